@@ -1,0 +1,256 @@
+"""Options of a session as small frozen value objects, validated when built, with named defaults.
+
+Each object covers one concern (timeouts, HTTP retries, WebSocket reconnects, heartbeat, stream
+buffers, reconciliation); :class:`ClientOptions` bundles them. Every default is a module constant
+(``DEFAULT_*``) so it can be read and quoted. :data:`USE_CLIENT_DEFAULT` is the sentinel for
+"use the session's setting" where ``None`` already means "no limit".
+
+This module does no I/O; invalid values raise :class:`~comfy_async.errors.ConfigurationError`.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from typing import Final, Self
+
+from comfy_async.errors import ConfigurationError
+
+__all__ = [
+    "DEFAULT_CONNECT_TIMEOUT",
+    "DEFAULT_HEARTBEAT",
+    "DEFAULT_MAX_MESSAGE_SIZE",
+    "DEFAULT_READ_TIMEOUT",
+    "DEFAULT_SILENT_JOB_CHECK",
+    "USE_CLIENT_DEFAULT",
+    "Backoff",
+    "ClientOptions",
+    "HeartbeatPolicy",
+    "ReconcilePolicy",
+    "ReconnectPolicy",
+    "RetryPolicy",
+    "StreamLimits",
+    "Timeouts",
+    "UseClientDefault",
+]
+
+DEFAULT_CONNECT_TIMEOUT: Final = 10.0
+DEFAULT_READ_TIMEOUT: Final = 60.0
+DEFAULT_HEARTBEAT: Final = 20.0
+# Full-size images from SaveImageWebsocket have no server-side cap (protocol doc §3.1); aiohttp's
+# own 4 MiB client default would cut the socket on the first large preview.
+DEFAULT_MAX_MESSAGE_SIZE: Final = 256 * 1024 * 1024
+DEFAULT_SILENT_JOB_CHECK: Final = 30.0
+
+
+class UseClientDefault(enum.Enum):
+    """Type of :data:`USE_CLIENT_DEFAULT`."""
+
+    USE_CLIENT_DEFAULT = enum.auto()
+
+    def __repr__(self) -> str:
+        return "USE_CLIENT_DEFAULT"
+
+
+#: "Use the session's setting", distinct from ``None`` (which means "no limit").
+USE_CLIENT_DEFAULT: Final = UseClientDefault.USE_CLIENT_DEFAULT
+
+
+def _check_positive(name: str, value: float | None, *, allow_none: bool = True) -> None:
+    if value is None:
+        if not allow_none:
+            raise ConfigurationError(f"{name} must be set")
+        return
+    if value <= 0:
+        raise ConfigurationError(f"{name} must be positive, got {value!r}")
+
+
+def _check_fraction(name: str, value: float) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise ConfigurationError(f"{name} must be between 0 and 1, got {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """HTTP timeouts in seconds; ``None`` means no limit.
+
+    ``read`` bounds the wait for each chunk of a response. ``total`` bounds a whole ordinary
+    request; downloads ignore ``total`` on purpose (a large file on a slow link is not an error as
+    long as bytes keep arriving) and use ``read`` alone.
+    """
+
+    connect: float | None = DEFAULT_CONNECT_TIMEOUT
+    read: float | None = DEFAULT_READ_TIMEOUT
+    total: float | None = None
+
+    def __post_init__(self) -> None:
+        _check_positive("connect", self.connect)
+        _check_positive("read", self.read)
+        _check_positive("total", self.total)
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Exponential backoff with jitter: ``initial × multiplier**n``, capped at ``maximum``.
+
+    ``jitter`` is the fraction of each delay that is randomised ("equal jitter": a delay ``d``
+    becomes uniform in ``[d × (1 - jitter), d]``). Pass ``rng`` for reproducible sequences.
+    """
+
+    initial: float = 0.5
+    maximum: float = 30.0
+    multiplier: float = 2.0
+    jitter: float = 0.5
+    rng: random.Random | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        _check_positive("initial", self.initial, allow_none=False)
+        _check_positive("maximum", self.maximum, allow_none=False)
+        if self.multiplier < 1.0:
+            raise ConfigurationError(f"multiplier must be at least 1, got {self.multiplier!r}")
+        _check_fraction("jitter", self.jitter)
+
+    def delays(self) -> Iterator[float]:
+        """Yield the successive delays, for ever; start a new iterator to reset."""
+        uniform = (self.rng or random).uniform
+        delay = self.initial
+        while True:
+            capped = min(delay, self.maximum)
+            yield capped - uniform(0.0, capped * self.jitter) if self.jitter else capped
+            delay = capped * self.multiplier
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """When and how HTTP requests are retried.
+
+    Only idempotent requests are retried by default; ``POST /prompt`` never is (a failed submit is
+    reconciled by looking its client-minted id up instead, design invariant 8). A ``Retry-After``
+    header is honoured up to ``max_retry_after`` seconds.
+    """
+
+    max_retries: int = 3
+    backoff: Backoff = Backoff(initial=0.5, maximum=8.0)
+    retry_statuses: frozenset[int] = frozenset({408, 429, 500, 502, 503, 504})
+    retry_transport_errors: bool = True
+    max_retry_after: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.max_retries < 0:
+            raise ConfigurationError(f"max_retries must not be negative, got {self.max_retries!r}")
+        _check_positive("max_retry_after", self.max_retry_after, allow_none=False)
+
+    @classmethod
+    def never(cls) -> Self:
+        """A policy that never retries."""
+        return cls(max_retries=0)
+
+
+@dataclass(frozen=True, slots=True)
+class ReconnectPolicy:
+    """How the WebSocket supervisor reconnects after the socket drops.
+
+    The backoff restarts from ``backoff.initial`` once a connection has stayed up for
+    ``healthy_after`` seconds. ``max_attempts`` (``None``: no limit) bounds consecutive failed
+    attempts; fatal errors (401/403, a bad URL) are never retried whatever it says.
+    """
+
+    backoff: Backoff = Backoff(initial=0.25, maximum=15.0)
+    healthy_after: float = 10.0
+    max_attempts: int | None = None
+
+    def __post_init__(self) -> None:
+        _check_positive("healthy_after", self.healthy_after, allow_none=False)
+        if self.max_attempts is not None and self.max_attempts < 1:
+            raise ConfigurationError(f"max_attempts must be at least 1, got {self.max_attempts!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class HeartbeatPolicy:
+    """Client-side WebSocket pings (the server sends none, protocol doc §3.1).
+
+    A ping goes out after ``interval`` seconds without traffic; a link whose pong does not come
+    back within ``interval / 2`` is closed and reconnected, so a silent dead link is noticed within
+    about ``1.5 × interval``. ``None`` turns heartbeats off (not recommended behind proxies).
+    """
+
+    interval: float | None = DEFAULT_HEARTBEAT
+
+    def __post_init__(self) -> None:
+        _check_positive("interval", self.interval)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamLimits:
+    """Bounds of the buffers between the WebSocket reader and the consumers.
+
+    ``job_events`` bounds the lifecycle events buffered per job; past it, progress updates are
+    coalesced to the latest value (lifecycle and terminal events are never dropped, design
+    invariant 3). ``job_previews`` bounds buffered previews per job (the oldest are dropped and
+    counted). ``orphan_events`` and ``orphan_ttl`` bound events for prompt ids that are not (yet)
+    registered. ``session_events`` bounds the session-wide stream (status, unknown types).
+    """
+
+    job_events: int = 1024
+    job_previews: int = 16
+    orphan_events: int = 4096
+    orphan_ttl: float = 60.0
+    session_events: int = 1024
+
+    def __post_init__(self) -> None:
+        for name in ("job_events", "job_previews", "orphan_events", "session_events"):
+            if getattr(self, name) < 1:
+                raise ConfigurationError(f"{name} must be at least 1")
+        _check_positive("orphan_ttl", self.orphan_ttl, allow_none=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcilePolicy:
+    """When in-flight jobs are checked over HTTP ("events are hints, HTTP is the truth").
+
+    After every reconnect, and for any job silent longer than ``silent_after`` seconds, the
+    session looks the job up (``/api/jobs/{id}``, else ``/history/{id}`` + ``/queue``). The silent
+    interval adapts: it doubles (up to ``max_silent_after``) each time a check finds the job still
+    running, and resets when the job emits an event. A job found nowhere on ``lost_after``
+    consecutive checks is lost. ``enabled=False`` turns silent-job checks off (reconnect checks
+    stay on).
+    """
+
+    silent_after: float = DEFAULT_SILENT_JOB_CHECK
+    max_silent_after: float = 300.0
+    lost_after: int = 2
+    enabled: bool = True
+
+    def __post_init__(self) -> None:
+        _check_positive("silent_after", self.silent_after, allow_none=False)
+        if self.max_silent_after < self.silent_after:
+            raise ConfigurationError("max_silent_after must not be below silent_after")
+        if self.lost_after < 1:
+            raise ConfigurationError(f"lost_after must be at least 1, got {self.lost_after!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class ClientOptions:
+    """Every option of a session, bundled; build one with keywords or derive with :meth:`replace`.
+
+    ``max_message_size`` bounds one WebSocket message in bytes (0: no limit).
+    """
+
+    timeouts: Timeouts = Timeouts()
+    retry: RetryPolicy = RetryPolicy()
+    reconnect: ReconnectPolicy = ReconnectPolicy()
+    heartbeat: HeartbeatPolicy = HeartbeatPolicy()
+    limits: StreamLimits = StreamLimits()
+    reconcile: ReconcilePolicy = ReconcilePolicy()
+    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
+    user_agent: str = "comfy-async"
+
+    def __post_init__(self) -> None:
+        if self.max_message_size < 0:
+            raise ConfigurationError("max_message_size must not be negative (0 means no limit)")
+
+    def replace(self, **changes: object) -> ClientOptions:
+        """Return a copy with some options changed."""
+        return replace(self, **changes)  # type: ignore[arg-type]

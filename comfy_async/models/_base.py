@@ -1,0 +1,16 @@
+"""The base Struct of every REST payload model: frozen, keyword-only, tolerant of unknown fields.
+
+Every model of ``comfy_async.models`` derives from :class:`Model`. Unknown fields are ignored
+(the server and custom nodes evolve, design invariant 12), and every field the server may omit
+has a default.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+__all__ = ["Model"]
+
+
+class Model(msgspec.Struct, frozen=True, kw_only=True):
+    """Base of the REST payload models: frozen, keyword-only, unknown fields ignored."""

@@ -1,0 +1,159 @@
+"""Per-connection protocol state: frames in, typed events out, with prompt attribution. Pure.
+
+A :class:`ProtocolState` lives as long as one WebSocket connection. It
+
+* decodes every text and binary frame into exactly one event and **never raises**: a frame it
+  cannot decode becomes :class:`~comfy_async.events.MalformedFrame` (design §2);
+* remembers the ``sid`` from the first ``status`` and the server's feature flags;
+* attributes the frames that carry no prompt id (protocol doc §3.3, §7.4):
+
+  - a type-1 preview belongs to the prompt of the most recent ``progress`` seen on this
+    connection (a legacy client receives ``progress_state`` → ``progress`` → type 1), as long as
+    that prompt has not finished;
+  - a TEXT frame belongs to the prompt whose currently running node sent it; the server
+    broadcasts TEXT to every socket, so a frame from a node that is not running for a prompt this
+    connection follows gets ``prompt_id=None`` rather than a guess;
+  - the reconnect ``executing`` replay names a node but no prompt; it is passed on with
+    ``prompt_id=None`` (the session reconciles over HTTP after every reconnect).
+
+:data:`FEATURE_FLAGS_HELLO` is the first message a client must send to get type-4 previews.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from comfy_async.errors import FrameError, MessageError
+from comfy_async.events import (
+    Executing,
+    ExecutionCached,
+    ExecutionFailed,
+    ExecutionInterrupted,
+    ExecutionStart,
+    ExecutionSuccess,
+    FeatureFlags,
+    MalformedFrame,
+    Progress,
+    ProgressState,
+    ServerEvent,
+    Status,
+)
+from comfy_async.protocol.frames import parse_binary_frame
+from comfy_async.protocol.messages import decode_message, encode_message
+
+__all__ = ["CLIENT_FEATURE_FLAGS", "FEATURE_FLAGS_HELLO", "ProtocolState"]
+
+#: The flags this client announces. The server reads only ``supports_preview_metadata`` and
+#: checks it with ``is True``, so it must be a JSON boolean (protocol doc §3.1).
+CLIENT_FEATURE_FLAGS: Final = {"supports_preview_metadata": True}
+
+#: The feature-flags hello; it must be the first JSON text message on the socket.
+FEATURE_FLAGS_HELLO: Final = encode_message("feature_flags", CLIENT_FEATURE_FLAGS).decode()
+
+
+class ProtocolState:
+    """The protocol state of one WebSocket connection (create a new one per connection)."""
+
+    __slots__ = ("_node", "_node_display", "_node_running", "_prompt", "server_flags", "sid")
+
+    def __init__(self) -> None:
+        self.sid: str | None = None
+        """The id the server knows this socket by (from the first ``status``)."""
+        self.server_flags: FeatureFlags | None = None
+        """The server's reply to :data:`FEATURE_FLAGS_HELLO`, once received."""
+        self._prompt: str | None = None
+        self._node: str | None = None
+        self._node_display: str | None = None
+        self._node_running = False
+
+    @property
+    def preview_metadata(self) -> bool:
+        """Whether the server agreed to send type-4 previews to this connection."""
+        return self.server_flags is not None and self.server_flags.supports_preview_metadata
+
+    @property
+    def active_prompt(self) -> str | None:
+        """The prompt this connection last saw running and not yet finished, if any."""
+        return self._prompt
+
+    # ------------------------------------------------------------------ frames in
+
+    def receive_text(self, text: str | bytes) -> ServerEvent:
+        """Decode a text frame and update the state; never raises."""
+        try:
+            event = decode_message(text)
+        except MessageError as exc:
+            return MalformedFrame(kind="text", reason=str(exc), size=len(text))
+        self._observe(event)
+        return event
+
+    def receive_bytes(self, data: bytes | bytearray | memoryview) -> ServerEvent:
+        """Decode a binary frame, attributing it from the state; never raises."""
+        try:
+            return parse_binary_frame(data, self)
+        except FrameError as exc:
+            return MalformedFrame(kind="binary", reason=str(exc), size=len(data))
+
+    # ------------------------------------------------------------------ attribution
+
+    def preview_owner(self) -> str | None:
+        """The prompt a type-1 preview received now belongs to, or ``None``."""
+        return self._prompt if self._node_running else None
+
+    def text_owner(self, node_id: str) -> str | None:
+        """The prompt a TEXT frame from ``node_id`` received now belongs to, or ``None``."""
+        if self._node_running and node_id in (self._node, self._node_display):
+            return self._prompt
+        return None
+
+    # ------------------------------------------------------------------ bookkeeping
+
+    def _observe(self, event: ServerEvent) -> None:
+        # The hot events (progress, progress_state) come first.
+        match event:
+            case Progress(prompt_id=str(prompt_id), node=str(node)):
+                self._running(prompt_id, node, None)
+            case ProgressState():
+                self._observe_progress_state(event)
+            case Executing(prompt_id=None):
+                pass  # the reconnect replay: there is no prompt to attribute to
+            case Executing(node=None, prompt_id=str(prompt_id)):
+                self._finished(prompt_id)
+            case Executing(node=str(node), prompt_id=str(prompt_id)):
+                self._running(prompt_id, node, event.display_node)
+            case ExecutionStart() | ExecutionCached():
+                self._prompt = event.prompt_id
+                self._node = self._node_display = None
+                self._node_running = False
+            case ExecutionSuccess() | ExecutionInterrupted():
+                self._finished(event.prompt_id)
+            case ExecutionFailed():
+                if not event.is_blocked:
+                    self._finished(event.prompt_id)
+            case Status(sid=str(sid)):
+                self.sid = sid
+            case FeatureFlags():
+                self.server_flags = event
+            case _:
+                pass
+
+    def _observe_progress_state(self, event: ProgressState) -> None:
+        running: tuple[str, str | None] | None = None
+        for node_id, node in event.nodes.items():
+            if node.state == "running":
+                running = (node_id, node.display_node_id)
+        if running is not None:
+            self._running(event.prompt_id, running[0], running[1])
+        elif event.prompt_id == self._prompt:
+            self._node_running = False
+
+    def _running(self, prompt_id: str, node: str, display_node: str | None) -> None:
+        self._prompt = prompt_id
+        self._node = node
+        self._node_display = display_node
+        self._node_running = True
+
+    def _finished(self, prompt_id: str) -> None:
+        if prompt_id == self._prompt:
+            self._prompt = self._node = self._node_display = None
+            self._node_running = False

@@ -1,0 +1,40 @@
+"""Suite-wide settings: asyncio debug on, hypothesis profiles, fixture locations."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+# asyncio debug mode for every loop the tests create (read when a loop is built).
+os.environ.setdefault("PYTHONASYNCIODEBUG", "1")
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "default",
+    deadline=None,  # shared CI machines are noisy; speed is checked by benchmarks, not tests
+    suppress_health_check=[HealthCheck.too_slow],
+    print_blob=True,
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+TESTS = Path(__file__).resolve().parent
+#: Our own recordings of a real ComfyUI v0.33.0, copied into the suite.
+REAL_COMFYUI = TESTS / "data" / "real_comfyui"
+#: The shared fixtures (not ours to redistribute): read in place, skip when absent.
+SHARED_FIXTURES = TESTS.parent.parent / "shared" / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def real_comfyui() -> Path:
+    """The folder of recorded real-server traffic."""
+    return REAL_COMFYUI
+
+
+@pytest.fixture(scope="session")
+def shared_fixtures() -> Path:
+    """The shared fixtures folder; skips the test when it is absent."""
+    if not SHARED_FIXTURES.is_dir():
+        pytest.skip("../shared/fixtures is not present")
+    return SHARED_FIXTURES
