@@ -13,13 +13,15 @@ jobs API is defined with ``/api`` already), §2 (routes), §8 (Cloud renames and
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Final
+from typing import TYPE_CHECKING, Final
 from urllib.parse import quote
 
 from comfy_async.errors import ConfigurationError, UnsupportedOperationError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 __all__ = ["CLOUD", "LOCAL", "AuthStyle", "CompiledRoute", "Route", "RouteTable"]
 
@@ -112,7 +114,9 @@ _LOCAL_ROUTES: Final[dict[str, Route]] = {
     "models.files": _get("/models/{folder}"),
     "experiment_models.folders": _get("/experiment/models"),
     "experiment_models.files": _get("/experiment/models/{folder}"),
-    "experiment_models.preview": _get("/experiment/models/preview/{folder}/{path_index}/{filename}"),
+    "experiment_models.preview": _get(
+        "/experiment/models/preview/{folder}/{path_index}/{filename}"
+    ),
     "node_replacements": _get("/node_replacements"),
     "global_subgraphs.list": _get("/global_subgraphs"),
     "global_subgraphs.get": _get("/global_subgraphs/{subgraph_id}"),
@@ -196,6 +200,7 @@ class RouteTable:
         """Whether this flavour serves the endpoint ``name``."""
         return name in self.routes
 
+
 LOCAL: Final = RouteTable(
     flavour="local",
     prefix="/api",
@@ -203,9 +208,7 @@ LOCAL: Final = RouteTable(
     ws_path="/ws",
     view_redirects=False,
     parallel_jobs=False,
-    jobs_sort_fields=MappingProxyType(
-        {"created": "created_at", "duration": "execution_duration"}
-    ),
+    jobs_sort_fields=MappingProxyType({"created": "created_at", "duration": "execution_duration"}),
     routes=MappingProxyType(_LOCAL_ROUTES),
 )
 """A self-hosted ComfyUI (every route also answers under ``/api``, which the frontend uses)."""

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import enum
 import random
-from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from typing import Final, Self
+from typing import TYPE_CHECKING, Final, Self
 
 from comfy_async.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",

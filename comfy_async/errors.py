@@ -29,7 +29,7 @@ shown with their query string and credentials redacted (:func:`redact_url`).
     │   └── ServerError                     5xx
     │       └── ServiceUnavailableError     503
     ├── JobError                            a job did not succeed; carries prompt_id
-    │   ├── ExecutionError                  a node raised (node id/type, exception, traceback, is_oom)
+    │   ├── ExecutionError                  a node raised (node, exception, traceback, is_oom)
     │   ├── JobInterrupted                  the server interrupted the job
     │   │   └── JobCancelled                this client cancelled the job
     │   ├── JobLost                         the job vanished from queue and history
@@ -53,11 +53,12 @@ shown with their query string and credentials redacted (:func:`redact_url`).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from comfy_async.models.prompts import NodeError, PromptErrorInfo
 
 __all__ = [
@@ -165,7 +166,7 @@ class UnsupportedOperationError(ComfyError):
 
 
 class TransportError(ComfyError):
-    """The network failed before an HTTP status was received; ``retryable`` says if a retry may help."""
+    """The network failed before an HTTP status arrived; ``retryable`` says if a retry may help."""
 
     retryable: bool = True
 
@@ -264,7 +265,7 @@ class PayloadTooLargeError(HTTPStatusError):
 
 
 class RateLimitedError(HTTPStatusError):
-    """429: too many requests, or a Cloud queue/tier limit; ``retry_after`` is in seconds if given."""
+    """429: too many requests, or a Cloud queue or tier limit; ``retry_after`` is in seconds."""
 
     retryable = True
 
@@ -315,11 +316,11 @@ class PromptValidationError(BadRequestError):
 
     def problems(self) -> list[tuple[str, str, str | None, str]]:
         """Return ``(node_id, error_type, input_name, message)`` for every node error."""
-        found: list[tuple[str, str, str | None, str]] = []
-        for node_id, node_error in self.node_errors.items():
-            for item in node_error.errors:
-                found.append((node_id, item.type, item.input_name, item.message))
-        return found
+        return [
+            (node_id, item.type, item.input_name, item.message)
+            for node_id, node_error in self.node_errors.items()
+            for item in node_error.errors
+        ]
 
     @staticmethod
     def _describe(error: PromptErrorInfo, node_errors: Mapping[str, NodeError]) -> str:
@@ -438,7 +439,7 @@ class JobCancelled(JobInterrupted):
 
 
 class JobLost(JobError):
-    """The job vanished: in neither queue nor history on two reads in a row (deleted, or restart)."""
+    """The job vanished: in neither queue nor history on two reads in a row (deleted, restart)."""
 
     def __init__(self, prompt_id: str, message: str = "lost: in neither queue nor history") -> None:
         super().__init__(prompt_id, message)
@@ -464,7 +465,7 @@ class FrameError(ProtocolError):
 
 
 class MessageError(ProtocolError):
-    """A text WebSocket message is not JSON, too deeply nested, or not a ``{type, data}`` envelope."""
+    """A text WebSocket message is not JSON, nested too deeply, or not a ``{type, data}`` object."""
 
 
 class DecodeError(ProtocolError):

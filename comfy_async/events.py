@@ -86,7 +86,7 @@ class StatusInfo(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     exec_info: ExecInfo = ExecInfo()
 
 
-class Status(_Event):
+class Status(_Event, frozen=True):
     """Queue size changed (broadcast). The first one on a socket carries its ``sid``.
 
     ``queue_remaining`` is global across all clients: it never means "my prompt finished".
@@ -104,7 +104,7 @@ class Status(_Event):
         return self.status.exec_info.queue_remaining
 
 
-class FeatureFlags(_Event):
+class FeatureFlags(_Event, frozen=True):
     """The server's reply to the client's feature-flags hello (same dict as ``GET /features``)."""
 
     type: ClassVar[str] = "feature_flags"
@@ -132,7 +132,7 @@ class LogSize(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     rows: int = 0
 
 
-class Logs(_Event):
+class Logs(_Event, frozen=True):
     """Server log lines, sent only to clients subscribed via ``PATCH /internal/logs/subscribe``."""
 
     type: ClassVar[str] = "logs"
@@ -142,7 +142,7 @@ class Logs(_Event):
     size: LogSize | None = None
 
 
-class Notification(_Event):
+class Notification(_Event, frozen=True):
     """A human-readable notice (Comfy Cloud only)."""
 
     type: ClassVar[str] = "notification"
@@ -155,7 +155,7 @@ class Notification(_Event):
 # --------------------------------------------------------------------------- per prompt
 
 
-class ExecutionStart(_Event):
+class ExecutionStart(_Event, frozen=True):
     """The worker started the prompt. ``timestamp`` is server epoch milliseconds."""
 
     type: ClassVar[str] = "execution_start"
@@ -164,7 +164,7 @@ class ExecutionStart(_Event):
     timestamp: int | float | None = None
 
 
-class ExecutionCached(_Event):
+class ExecutionCached(_Event, frozen=True):
     """The nodes whose outputs come from the cache (all of them on a fully cached run)."""
 
     type: ClassVar[str] = "execution_cached"
@@ -174,7 +174,7 @@ class ExecutionCached(_Event):
     timestamp: int | float | None = None
 
 
-class Executing(_Event):
+class Executing(_Event, frozen=True):
     """A node started; or, with ``node=None``, the prompt finished (the finish marker).
 
     Right after a reconnect the server replays ``{"node": id}`` with no ``prompt_id`` and no
@@ -198,7 +198,7 @@ class Executing(_Event):
         return self.prompt_id is None
 
 
-class Executed(_Event):
+class Executed(_Event, frozen=True):
     """A node with UI output finished (also replayed, without ``Executing``, for cached nodes).
 
     ``output`` is the node's UI dict (``{"images": [{"filename", "subfolder", "type"}]}``…); it
@@ -213,7 +213,7 @@ class Executed(_Event):
     output: dict[str, Any] | None = None
 
 
-class Progress(_Event):
+class Progress(_Event, frozen=True):
     """A node reported progress: ``value`` of ``max`` steps."""
 
     type: ClassVar[str] = "progress"
@@ -244,7 +244,7 @@ class NodeProgress(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     real_node_id: str | None = None
 
 
-class ProgressState(_Event):
+class ProgressState(_Event, frozen=True):
     """Every non-pending node of the prompt so far, with its progress and state."""
 
     type: ClassVar[str] = "progress_state"
@@ -253,7 +253,7 @@ class ProgressState(_Event):
     nodes: dict[str, NodeProgress] = {}
 
 
-class ExecutionSuccess(_Event):
+class ExecutionSuccess(_Event, frozen=True):
     """Every output of the prompt ran. The finish marker (``Executing(node=None)``) follows."""
 
     type: ClassVar[str] = "execution_success"
@@ -262,7 +262,7 @@ class ExecutionSuccess(_Event):
     timestamp: int | float | None = None
 
 
-class ExecutionFailed(_Event):
+class ExecutionFailed(_Event, frozen=True):
     """The wire's ``execution_error``: a node raised, or (not terminal) a blocker fired.
 
     When :attr:`is_blocked` is true the prompt goes on (an ``ExecutionBlocker``, protocol doc
@@ -289,7 +289,7 @@ class ExecutionFailed(_Event):
         return self.exception_type == EXECUTION_BLOCKED
 
 
-class ExecutionInterrupted(_Event):
+class ExecutionInterrupted(_Event, frozen=True):
     """The prompt was interrupted at ``node_id``."""
 
     type: ClassVar[str] = "execution_interrupted"
@@ -301,7 +301,7 @@ class ExecutionInterrupted(_Event):
     timestamp: int | float | None = None
 
 
-class UnknownEvent(_Event):
+class UnknownEvent(_Event, frozen=True):
     """A text event of a type this library does not know (custom nodes send their own).
 
     ``data`` is the decoded JSON payload; ``prompt_id`` is taken from it when it has a string
@@ -316,7 +316,7 @@ class UnknownEvent(_Event):
 # --------------------------------------------------------------------------- binary
 
 
-class PreviewImage(_Event):
+class PreviewImage(_Event, frozen=True):
     """A preview image (binary type 1, or type 4 with metadata).
 
     ``image`` is a zero-copy view of the received frame; ``bytes(event.image)`` copies it.
@@ -338,11 +338,11 @@ class PreviewImage(_Event):
 
     @property
     def extension(self) -> str:
-        """A file extension for :attr:`mime` (``.jpg``, ``.png``, ``.webp``, ``.gif`` or ``.bin``)."""
+        """A file extension for :attr:`mime` (``.jpg``, ``.png``, ``.webp``, ``.gif``, ``.bin``)."""
         return _MIME_EXTENSIONS.get(self.mime, ".bin")
 
 
-class ProgressText(_Event):
+class ProgressText(_Event, frozen=True):
     """Text a node sent (binary type 3). The server broadcasts it and names only the node.
 
     ``prompt_id`` is set when the connection could tell which of its prompts is running that node.
@@ -355,7 +355,7 @@ class ProgressText(_Event):
     prompt_id: str | None = None
 
 
-class UnknownBinary(_Event):
+class UnknownBinary(_Event, frozen=True):
     """A binary frame of a type this library does not decode (including type 2, never sent)."""
 
     type: ClassVar[str] = "unknown_binary"
@@ -365,7 +365,7 @@ class UnknownBinary(_Event):
     payload: memoryview
 
 
-class MalformedFrame(_Event):
+class MalformedFrame(_Event, frozen=True):
     """A frame that could not be decoded; the connection goes on (design §2: never raise).
 
     ``kind`` is ``"text"`` or ``"binary"``; ``message_type`` names the event type when the
@@ -384,7 +384,7 @@ class MalformedFrame(_Event):
 # --------------------------------------------------------------------------- session
 
 
-class Reconnected(_Event):
+class Reconnected(_Event, frozen=True):
     """The WebSocket was re-established: events in the gap may be missing (progress, previews).
 
     Sent to the session stream and to every job in flight; outcomes are reconciled over HTTP.
@@ -397,7 +397,7 @@ class Reconnected(_Event):
     prompt_id: str | None = None
 
 
-class JobReconciled(_Event):
+class JobReconciled(_Event, frozen=True):
     """The job's outcome was learnt over HTTP because its terminal event was missed.
 
     ``status`` is ``success``, ``error``, ``interrupted``, ``cancelled`` or ``lost``.

@@ -9,7 +9,7 @@ from comfy_async.models._base import Model
 __all__ = ["InputError", "NodeError", "PromptErrorInfo", "PromptRejection", "PromptResponse"]
 
 
-class InputError(Model):
+class InputError(Model, frozen=True):
     """One validation problem of one node, e.g. ``value_not_in_list`` for one input."""
 
     type: str
@@ -29,7 +29,7 @@ class InputError(Model):
         return self.extra_info.get("received_value")
 
 
-class NodeError(Model):
+class NodeError(Model, frozen=True):
     """Every problem of one node, and the output nodes that depend on it."""
 
     errors: list[InputError] = []
@@ -37,7 +37,7 @@ class NodeError(Model):
     class_type: str | None = None
 
 
-class PromptErrorInfo(Model):
+class PromptErrorInfo(Model, frozen=True):
     """The top-level error of a refused prompt (``error.type`` such as ``missing_node_type``)."""
 
     type: str
@@ -46,7 +46,7 @@ class PromptErrorInfo(Model):
     extra_info: dict[str, Any] = {}
 
 
-class PromptResponse(Model):
+class PromptResponse(Model, frozen=True):
     """200 from ``POST /prompt``: the prompt was queued.
 
     ``node_errors`` can be non-empty with a 200: outputs that failed validation were dropped and
@@ -63,7 +63,7 @@ class PromptResponse(Model):
         return bool(self.node_errors)
 
 
-class PromptRejection(Model):
+class PromptRejection(Model, frozen=True):
     """400 from ``POST /prompt``: nothing was queued."""
 
     error: PromptErrorInfo

@@ -6,8 +6,8 @@ Every binary frame starts with a 4-byte big-endian event type:
 type  name                         layout after the type
 ====  ===========================  ================================================================
 1     PREVIEW_IMAGE                u32 image format (1 JPEG, 2 PNG), then the image to the end
-2     UNENCODED_PREVIEW_IMAGE      never on the wire; decodes to :class:`~comfy_async.events.UnknownBinary`
-3     TEXT                         u32 length N, N bytes of UTF-8 node id, then UTF-8 text to the end
+2     UNENCODED_PREVIEW_IMAGE      never on the wire; decodes to an ``UnknownBinary`` event
+3     TEXT                         u32 length N, N bytes of UTF-8 node id, then UTF-8 text
 4     PREVIEW_IMAGE_WITH_METADATA  u32 length M, M bytes of UTF-8 JSON metadata, then the image
 ====  ===========================  ================================================================
 
@@ -20,13 +20,15 @@ truncated or inconsistent frame; the connection-level
 from __future__ import annotations
 
 import struct
-from collections.abc import Mapping
-from typing import Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
 import msgspec
 
 from comfy_async.errors import FrameError
 from comfy_async.events import BinaryEvent, PreviewImage, ProgressText, UnknownBinary
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 __all__ = [
     "PREVIEW_IMAGE",

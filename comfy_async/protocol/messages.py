@@ -39,55 +39,55 @@ class _Envelope(msgspec.Struct, tag_field="type", frozen=True, gc=False):
     """Base of the wire envelopes; subclasses fix ``type`` and the type of ``data``."""
 
 
-class _StatusMessage(_Envelope, tag="status"):
+class _StatusMessage(_Envelope, frozen=True, tag="status"):
     data: Status
 
 
-class _FeatureFlagsMessage(_Envelope, tag="feature_flags"):
+class _FeatureFlagsMessage(_Envelope, frozen=True, tag="feature_flags"):
     data: dict[str, Any]
 
 
-class _ExecutionStartMessage(_Envelope, tag="execution_start"):
+class _ExecutionStartMessage(_Envelope, frozen=True, tag="execution_start"):
     data: ExecutionStart
 
 
-class _ExecutionCachedMessage(_Envelope, tag="execution_cached"):
+class _ExecutionCachedMessage(_Envelope, frozen=True, tag="execution_cached"):
     data: ExecutionCached
 
 
-class _ExecutingMessage(_Envelope, tag="executing"):
+class _ExecutingMessage(_Envelope, frozen=True, tag="executing"):
     data: Executing
 
 
-class _ExecutedMessage(_Envelope, tag="executed"):
+class _ExecutedMessage(_Envelope, frozen=True, tag="executed"):
     data: Executed
 
 
-class _ProgressMessage(_Envelope, tag="progress"):
+class _ProgressMessage(_Envelope, frozen=True, tag="progress"):
     data: Progress
 
 
-class _ProgressStateMessage(_Envelope, tag="progress_state"):
+class _ProgressStateMessage(_Envelope, frozen=True, tag="progress_state"):
     data: ProgressState
 
 
-class _ExecutionSuccessMessage(_Envelope, tag="execution_success"):
+class _ExecutionSuccessMessage(_Envelope, frozen=True, tag="execution_success"):
     data: ExecutionSuccess
 
 
-class _ExecutionErrorMessage(_Envelope, tag="execution_error"):
+class _ExecutionErrorMessage(_Envelope, frozen=True, tag="execution_error"):
     data: ExecutionFailed
 
 
-class _ExecutionInterruptedMessage(_Envelope, tag="execution_interrupted"):
+class _ExecutionInterruptedMessage(_Envelope, frozen=True, tag="execution_interrupted"):
     data: ExecutionInterrupted
 
 
-class _LogsMessage(_Envelope, tag="logs"):
+class _LogsMessage(_Envelope, frozen=True, tag="logs"):
     data: Logs
 
 
-class _NotificationMessage(_Envelope, tag="notification"):
+class _NotificationMessage(_Envelope, frozen=True, tag="notification"):
     data: Notification
 
 
