@@ -168,6 +168,9 @@ class RouteTable:
         ws_path: the WebSocket path (not prefixed: Cloud documents ``/ws``, local serves both).
         view_redirects: ``/view`` answers with a redirect to a signed URL on another origin.
         parallel_jobs: several prompts of one client may run at once (events interleave).
+        finish_marker: the server sends ``executing{node: null}`` after writing history; where it
+            does not (Cloud documents only ``execution_success``/``execution_error``), a job
+            settles on its terminal event.
         jobs_sort_fields: the ``sort_by`` names the jobs list accepts (they differ, §2.1/§8).
         routes: endpoint name → route.
 
@@ -179,6 +182,7 @@ class RouteTable:
     ws_path: str
     view_redirects: bool
     parallel_jobs: bool
+    finish_marker: bool
     jobs_sort_fields: Mapping[str, str]
     routes: Mapping[str, Route] = field(repr=False)
 
@@ -208,6 +212,7 @@ LOCAL: Final = RouteTable(
     ws_path="/ws",
     view_redirects=False,
     parallel_jobs=False,
+    finish_marker=True,
     jobs_sort_fields=MappingProxyType({"created": "created_at", "duration": "execution_duration"}),
     routes=MappingProxyType(_LOCAL_ROUTES),
 )
@@ -220,6 +225,7 @@ CLOUD: Final = RouteTable(
     ws_path="/ws",
     view_redirects=True,
     parallel_jobs=True,
+    finish_marker=False,
     jobs_sort_fields=MappingProxyType({"created": "create_time", "duration": "execution_time"}),
     routes=MappingProxyType(_CLOUD_ROUTES),
 )

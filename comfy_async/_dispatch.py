@@ -1,0 +1,382 @@
+"""Routing of events to jobs: the prompt_id → sink registry, per-job streams, orphans, taps.
+
+The WebSocket reader hands every event to :meth:`Dispatcher.dispatch`, which **never awaits**
+(design invariant 3): it puts the event into the registered job's :class:`JobStream` with
+``put``-no-wait semantics, into the bounded orphan buffer when no job has that prompt id (yet),
+and into the session-wide :class:`EventTap` subscribers. Nothing here does I/O.
+
+Overflow policy of a :class:`JobStream` (a consumer that does not keep up):
+
+* lifecycle and terminal events are never dropped (a job's lifecycle events are bounded by the
+  size of its graph);
+* ``progress`` and ``progress_state`` are coalesced to the latest value within the trailing run
+  of progress-like events, so they never jump over a lifecycle event;
+* previews are kept in their own bounded buffer; the oldest is dropped first;
+* other droppable events (TEXT frames, unknown per-prompt events) are dropped when the buffer is
+  full.
+
+Every coalesced or dropped event is counted (:class:`StreamStats`), and the first overflow of a
+stream is logged once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict, deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from comfy_async.config import StreamLimits
+from comfy_async.events import (
+    Event,
+    MalformedFrame,
+    PreviewImage,
+    Progress,
+    ProgressState,
+    ProgressText,
+    UnknownEvent,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable
+
+__all__ = ["Dispatcher", "EventTap", "JobSink", "JobStream", "StreamStats"]
+
+logger = logging.getLogger("comfy_async.dispatch")
+
+# How far back from the tail a new progress event looks for an older one to replace.
+_COALESCE_WINDOW = 8
+_COALESCABLE = (Progress, ProgressState)
+_DROPPABLE = (ProgressText, UnknownEvent, MalformedFrame)
+_NOT_LIFECYCLE = _COALESCABLE + _DROPPABLE
+# Prompt ids of finished jobs remembered so that their late events are not kept as orphans.
+_FINISHED_MEMORY = 8192
+
+
+@dataclass(slots=True)
+class StreamStats:
+    """What a stream had to coalesce or drop because its consumer fell behind."""
+
+    coalesced: int = 0
+    dropped_previews: int = 0
+    dropped_events: int = 0
+
+    @property
+    def overflowed(self) -> bool:
+        """Whether anything was coalesced or dropped."""
+        return bool(self.coalesced or self.dropped_previews or self.dropped_events)
+
+
+class JobStream:
+    """A bounded, non-blocking buffer of one job's events, read by its consumer.
+
+    :meth:`put` never blocks and never raises. :meth:`get` waits for the next event and returns
+    ``None`` once the stream is closed and drained. Cancelling a waiting :meth:`get` loses
+    nothing: the events stay buffered for the next call.
+    """
+
+    __slots__ = (
+        "_closed",
+        "_events",
+        "_limits",
+        "_name",
+        "_previews",
+        "_seq",
+        "_waiters",
+        "stats",
+    )
+
+    def __init__(self, limits: StreamLimits, name: str = "") -> None:
+        self._limits = limits
+        self._name = name
+        self._events: deque[tuple[int, Event]] = deque()
+        self._previews: deque[tuple[int, PreviewImage]] = deque()
+        self._seq = 0
+        self._closed = False
+        self._waiters: list[asyncio.Future[None]] = []
+        self.stats = StreamStats()
+
+    def __len__(self) -> int:
+        return len(self._events) + len(self._previews)
+
+    @property
+    def closed(self) -> bool:
+        """Whether no more events will be added."""
+        return self._closed
+
+    def put(self, event: Event) -> None:
+        """Add an event, applying the overflow policy; never blocks, never raises."""
+        if self._closed:
+            return
+        self._seq += 1
+        if type(event) is PreviewImage:
+            self._put_preview(event)
+        elif len(self._events) >= self._limits.job_events:
+            self._put_when_full(event)
+        else:
+            self._events.append((self._seq, event))
+        self._wake()
+
+    def _put_preview(self, event: PreviewImage) -> None:
+        if len(self._previews) >= self._limits.job_previews:
+            self._previews.popleft()
+            self._count("dropped_previews")
+        self._previews.append((self._seq, event))
+
+    def _put_when_full(self, event: Event) -> None:
+        if isinstance(event, _COALESCABLE):
+            self._replace_recent(event)
+        elif isinstance(event, _DROPPABLE):
+            self._count("dropped_events")
+            return
+        self._events.append((self._seq, event))
+
+    def _replace_recent(self, event: Progress | ProgressState) -> None:
+        events = self._events
+        kind = type(event)
+        node = event.node if isinstance(event, Progress) else None
+        for back in range(1, min(_COALESCE_WINDOW, len(events)) + 1):
+            older = events[-back][1]
+            if not isinstance(older, _NOT_LIFECYCLE):
+                return  # never coalesce across a lifecycle event
+            if type(older) is kind and (node is None or getattr(older, "node", None) == node):
+                del events[-back]
+                self._count("coalesced")
+                return
+
+    def _count(self, counter: str) -> None:
+        first = not self.stats.overflowed
+        setattr(self.stats, counter, getattr(self.stats, counter) + 1)
+        if first:
+            logger.warning(
+                "slow consumer for job %s: its stream is full, so progress is coalesced and "
+                "the oldest previews are dropped (lifecycle events are kept)",
+                self._name or "?",
+            )
+
+    def close(self) -> None:
+        """Add no more events; the consumer drains what is buffered, then gets ``None``."""
+        self._closed = True
+        self._wake()
+
+    def _wake(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def get_nowait(self) -> Event | None:
+        """Return the next buffered event in arrival order, or ``None`` if none is buffered."""
+        events, previews = self._events, self._previews
+        if events and (not previews or events[0][0] < previews[0][0]):
+            return events.popleft()[1]
+        if previews:
+            return previews.popleft()[1]
+        return None
+
+    def take_latest_preview(self) -> PreviewImage | None:
+        """Return the newest buffered preview and discard the older ones (counted as dropped)."""
+        if not self._previews:
+            return None
+        latest = self._previews.pop()[1]
+        skipped = len(self._previews)
+        self._previews.clear()
+        self.stats.dropped_previews += skipped
+        return latest
+
+    async def get(self) -> Event | None:
+        """Wait for the next event; ``None`` when the stream is closed and drained."""
+        while True:
+            event = self.get_nowait()
+            if event is not None or self._closed:
+                return event
+            await self._wait()
+
+    async def get_preview(self, *, latest_only: bool = False) -> PreviewImage | None:
+        """Wait for the next preview, skipping other events; ``None`` at the end of the stream.
+
+        With ``latest_only`` the newest buffered preview is returned and older ones skipped.
+        """
+        while True:
+            if latest_only:
+                preview = self.take_latest_preview()
+                if preview is not None:
+                    self._events.clear()
+                    return preview
+                self._events.clear()
+            else:
+                event = self.get_nowait()
+                while event is not None and type(event) is not PreviewImage:
+                    event = self.get_nowait()
+                if event is not None:
+                    return event
+            if self._closed:
+                return None
+            await self._wait()
+
+    async def _wait(self) -> None:
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        finally:
+            if not waiter.done():
+                waiter.cancel()
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+
+
+class JobSink(Protocol):
+    """What the dispatcher feeds: a job's synchronous, non-blocking event intake."""
+
+    def feed(self, event: Event) -> None:
+        """Take one event of this job; must not block or raise."""
+        ...
+
+
+class EventTap:
+    """A session-wide subscription: a bounded stream of events, oldest dropped when full.
+
+    ``include_jobs`` taps receive every event; the others receive only events that belong to no
+    registered job (status, feature flags, logs, unknown types, unattributed frames, and events of
+    prompts this session did not submit).
+    """
+
+    def __init__(self, dispatcher: Dispatcher, limit: int, *, include_jobs: bool) -> None:
+        self._dispatcher = dispatcher
+        self._stream = JobStream(StreamLimits(job_events=limit, job_previews=limit), "session")
+        self.include_jobs = include_jobs
+
+    @property
+    def stats(self) -> StreamStats:
+        """Coalesced and dropped counts of this subscription."""
+        return self._stream.stats
+
+    def put(self, event: Event) -> None:
+        """Add one event (drops the oldest when full); never blocks."""
+        stream = self._stream
+        if len(stream) >= self._stream._limits.job_events and type(event) is not PreviewImage:
+            stream.get_nowait()
+            stream.stats.dropped_events += 1
+        stream.put(event)
+
+    def close(self) -> None:
+        """End the subscription: the consumer drains what is buffered, then stops."""
+        self._dispatcher._taps.discard(self)
+        self._stream.close()
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Event]:
+        while (event := await self._stream.get()) is not None:
+            yield event
+
+    async def __aenter__(self) -> EventTap:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class Dispatcher:
+    """Routes events by ``prompt_id`` to registered jobs; never awaits (design invariant 3)."""
+
+    def __init__(self, limits: StreamLimits, clock: Callable[[], float] = time.monotonic) -> None:
+        self._limits = limits
+        self._clock = clock
+        self._jobs: dict[str, JobSink] = {}
+        self._orphans: dict[str, deque[Event]] = {}
+        self._orphan_order: deque[tuple[float, str]] = deque()
+        self._finished: OrderedDict[str, None] = OrderedDict()
+        self._taps: set[EventTap] = set()
+        self.orphaned = 0
+        """Events kept for prompt ids that no job had registered (yet)."""
+        self.expired_orphans = 0
+        """Orphan events dropped by age or by the orphan buffer's bound."""
+        self.late = 0
+        """Events that arrived for jobs already finished (dropped)."""
+
+    @property
+    def registered(self) -> int:
+        """How many jobs are registered."""
+        return len(self._jobs)
+
+    def register(self, prompt_id: str, sink: JobSink) -> None:
+        """Route ``prompt_id`` to ``sink``, first replaying any events kept as orphans for it."""
+        self._jobs[prompt_id] = sink
+        self._finished.pop(prompt_id, None)
+        for event in self._orphans.pop(prompt_id, ()):
+            sink.feed(event)
+
+    def unregister(self, prompt_id: str, *, finished: bool = True) -> None:
+        """Stop routing ``prompt_id``; with ``finished``, its late events are dropped, not kept."""
+        self._jobs.pop(prompt_id, None)
+        if finished:
+            self._finished[prompt_id] = None
+            if len(self._finished) > _FINISHED_MEMORY:
+                self._finished.popitem(last=False)
+
+    def tap(self, *, include_jobs: bool = False, limit: int | None = None) -> EventTap:
+        """Subscribe to the session-wide stream (see :class:`EventTap`)."""
+        tap = EventTap(self, limit or self._limits.session_events, include_jobs=include_jobs)
+        self._taps.add(tap)
+        return tap
+
+    def dispatch(self, event: Event) -> None:
+        """Route one event; never blocks, never raises for any event."""
+        prompt_id = event.prompt_id
+        sink = self._jobs.get(prompt_id) if prompt_id is not None else None
+        if sink is not None:
+            sink.feed(event)
+            for tap in self._taps:
+                if tap.include_jobs:
+                    tap.put(event)
+            return
+        for tap in self._taps:
+            tap.put(event)
+        if prompt_id is not None:
+            if prompt_id in self._finished:
+                self.late += 1
+            else:
+                self._keep_orphan(prompt_id, event)
+
+    def broadcast(self, make: Callable[[str], Event]) -> None:
+        """Feed every registered job an event built for it (e.g. a reconnect marker)."""
+        for prompt_id, sink in list(self._jobs.items()):
+            sink.feed(make(prompt_id))
+
+    def _keep_orphan(self, prompt_id: str, event: Event) -> None:
+        now = self._clock()
+        self.expire_orphans(now)
+        if len(self._orphan_order) >= self._limits.orphan_events:
+            self._drop_oldest_orphan()
+        self._orphans.setdefault(prompt_id, deque()).append(event)
+        self._orphan_order.append((now, prompt_id))
+        self.orphaned += 1
+
+    def expire_orphans(self, now: float | None = None) -> None:
+        """Drop orphans older than the configured time to live."""
+        deadline = (self._clock() if now is None else now) - self._limits.orphan_ttl
+        order = self._orphan_order
+        while order and order[0][0] < deadline:
+            self._drop_oldest_orphan()
+
+    def _drop_oldest_orphan(self) -> None:
+        _, prompt_id = self._orphan_order.popleft()
+        kept = self._orphans.get(prompt_id)
+        if kept:  # it may already have been claimed by register()
+            kept.popleft()
+            self.expired_orphans += 1
+            if not kept:
+                del self._orphans[prompt_id]
+
+    def close(self) -> None:
+        """Close every tap and forget every registration and orphan."""
+        for tap in list(self._taps):
+            tap.close()
+        self._jobs.clear()
+        self._orphans.clear()
+        self._orphan_order.clear()

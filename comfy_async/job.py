@@ -1,0 +1,559 @@
+"""Job handles: one submitted prompt, its stream of events, its progress and exactly one outcome.
+
+A :class:`Job` is fed events synchronously by the dispatcher (:meth:`Job.feed`, never blocking)
+and settles exactly once (design invariant 4) on one of:
+
+* **success**: ``execution_success``; outputs are read from the server after the finish marker
+  (history is written before it, protocol doc §6) and merged with ``executed`` events, so a fully
+  cached run has outputs too → :meth:`Job.result` returns a :class:`JobResult`;
+* **execution error** (not ``ExecutionBlocked``, which is not terminal) → raises
+  :class:`~comfy_async.errors.ExecutionError`;
+* **interrupted** → :class:`~comfy_async.errors.JobInterrupted`, or
+  :class:`~comfy_async.errors.JobCancelled` when this client asked for it;
+* **lost**: found nowhere on consecutive HTTP checks → :class:`~comfy_async.errors.JobLost`;
+* **timeout**: a deadline passed → :class:`~comfy_async.errors.JobTimeout`.
+
+Events are hints and HTTP is the truth (invariant 5): :meth:`Job.reconcile` takes what the
+server says about the job (a :class:`JobSnapshot`) and settles a job whose terminal event was
+missed. The job talks to the server only through a :class:`JobBackend`, so it does not depend on
+the WebSocket transport (design §6).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import TYPE_CHECKING, Any, Protocol
+
+from comfy_async._dispatch import JobStream, StreamStats
+from comfy_async.errors import (
+    ComfyError,
+    ExecutionError,
+    JobCancelled,
+    JobError,
+    JobInterrupted,
+    JobLost,
+    JobTimeout,
+)
+from comfy_async.events import (
+    Event,
+    Executed,
+    Executing,
+    ExecutionCached,
+    ExecutionFailed,
+    ExecutionInterrupted,
+    ExecutionStart,
+    ExecutionSuccess,
+    JobReconciled,
+    PreviewImage,
+    Progress,
+    ProgressState,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable, Mapping
+
+    from comfy_async._tasks import TaskSet
+    from comfy_async.config import StreamLimits
+    from comfy_async.models.prompts import NodeError
+
+__all__ = ["Job", "JobBackend", "JobProgress", "JobResult", "JobSnapshot", "JobState"]
+
+
+class JobState(Enum):
+    """Where a job is, as far as this client knows."""
+
+    SUBMITTING = "submitting"
+    QUEUED = "queued"
+    RUNNING = "running"
+    FINISHING = "finishing"
+    DONE = "done"
+
+
+@dataclass(frozen=True, slots=True)
+class JobSnapshot:
+    """What the server says about a job (from ``/api/jobs/{id}``, or history and queue).
+
+    ``status`` is one of ``pending``, ``running``, ``success``, ``error``, ``interrupted``,
+    ``cancelled``. A job found nowhere is ``None`` instead of a snapshot.
+    """
+
+    status: str
+    outputs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    error: ExecutionFailed | None = None
+    cached_nodes: tuple[str, ...] = ()
+    queued_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+
+    @property
+    def terminal(self) -> bool:
+        """Whether the job has ended."""
+        return self.status not in ("pending", "running")
+
+
+class JobBackend(Protocol):
+    """The server operations a job needs (HTTP on a ComfyUI server; another backend may differ)."""
+
+    finish_marker: bool
+    """Whether the server sends the finish marker after writing history."""
+
+    async def lookup(self, prompt_id: str) -> JobSnapshot | None:
+        """Return what the server says about the job, or ``None`` if it is found nowhere."""
+        ...
+
+    async def cancel(self, prompt_id: str, *, running: bool) -> bool:
+        """Cancel the job on the server, never globally; whether anything was cancelled."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class JobProgress:
+    """Progress of a whole job: each node to run weighs the same, a running node by its steps."""
+
+    fraction: float
+    node: str | None = None
+    node_value: float = 0.0
+    node_max: float = 0.0
+    nodes_done: int = 0
+    nodes_total: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobResult:
+    """The outcome of a successful job.
+
+    ``outputs`` maps node id to the node's UI dict (``{"images": [...], "text": [...]}``);
+    ``cached_nodes`` lists the nodes served from the server's cache; times are epoch seconds from
+    the server's clock (``None`` when the server did not say).
+    """
+
+    prompt_id: str
+    outputs: Mapping[str, Mapping[str, Any]]
+    cached_nodes: tuple[str, ...] = ()
+    queued_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    node_errors: Mapping[str, NodeError] = field(default_factory=dict)
+    reconciled: bool = False
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to finish on the server, if both are known."""
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
+
+def _ms(timestamp: float | None) -> float | None:
+    return None if timestamp is None else timestamp / 1000.0
+
+
+class Job:
+    """A submitted prompt: iterate it for events, await :meth:`result` for its outcome.
+
+    ``async for event in job`` yields the job's typed events in arrival order and ends once the
+    outcome is settled. One consumer at a time: two loops over the same job share its events.
+    Cancelling a task that iterates the job is safe: nothing is lost and the job is untouched.
+    """
+
+    def __init__(
+        self,
+        prompt_id: str,
+        *,
+        backend: JobBackend,
+        tasks: TaskSet,
+        limits: StreamLimits,
+        on_settled: Callable[[Job], None] | None = None,
+        node_count: int | None = None,
+        detach: bool = False,
+        finish_grace: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.prompt_id = prompt_id
+        self.number: int | float | None = None
+        """The queue number the server gave the prompt (``None`` until it answered)."""
+        self.node_errors: Mapping[str, NodeError] = {}
+        """Outputs the server dropped as invalid while queueing the rest (protocol doc §4.2)."""
+        self.detached = detach
+        self._backend = backend
+        self._tasks = tasks
+        self._on_settled = on_settled
+        self._clock = clock
+        self._stream = JobStream(limits, prompt_id)
+        self._outcome: asyncio.Future[JobResult | JobError] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self._state = JobState.SUBMITTING
+        self._terminal: ExecutionSuccess | ExecutionFailed | ExecutionInterrupted | None = None
+        self._finish_marker = asyncio.Event()
+        self._finish_grace = finish_grace
+        self._outputs: dict[str, dict[str, Any]] = {}
+        self._cached: tuple[str, ...] = ()
+        self._started_at: float | None = None
+        self._nodes: dict[str, tuple[float, float, str]] = {}
+        self._node: str | None = None
+        self._node_count = node_count
+        self._cancel_requested = False
+        self._cancel_task: asyncio.Task[bool] | None = None
+        self._settling: asyncio.Task[None] | None = None
+        self._deadline: asyncio.TimerHandle | None = None
+        self.last_event_at = clock()
+        """Monotonic time of the last event (or of submission): silent-job checks use it."""
+        self.missed_checks = 0
+        """Consecutive HTTP checks that found the job nowhere."""
+
+    def __repr__(self) -> str:
+        return f"<Job {self.prompt_id} {self._state.value}>"
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def state(self) -> JobState:
+        """Where the job is, as far as this client knows."""
+        return self._state
+
+    def done(self) -> bool:
+        """Whether the outcome is settled."""
+        return self._outcome.done()
+
+    @property
+    def stats(self) -> StreamStats:
+        """What the job's stream coalesced or dropped because its consumer fell behind."""
+        return self._stream.stats
+
+    @property
+    def progress(self) -> JobProgress:
+        """Progress of the whole job, from the latest ``progress_state`` and ``progress``."""
+        done = sum(1 for _, _, state in self._nodes.values() if state != "running")
+        running = 0.0
+        value = maximum = 0.0
+        if self._node is not None and self._node in self._nodes:
+            value, maximum, state = self._nodes[self._node]
+            if state == "running" and maximum > 0:
+                running = min(value / maximum, 1.0)
+        total = self._node_count - len(self._cached) if self._node_count is not None else None
+        if total is not None:
+            total = max(total, len(self._nodes), 1)
+        if self._state is JobState.DONE or self._terminal is not None:
+            fraction = 1.0
+        elif total:
+            fraction = min((done + running) / total, 1.0)
+        else:
+            fraction = 0.0
+        return JobProgress(fraction, self._node, value, maximum, done, total)
+
+    # ------------------------------------------------------------------ intake
+
+    def accepted(self, number: int | float, node_errors: Mapping[str, NodeError]) -> None:
+        """Record the server's answer to the submission (called once the POST returned)."""
+        self.number = number
+        self.node_errors = node_errors
+        if self._state is JobState.SUBMITTING:
+            self._state = JobState.QUEUED
+
+    def feed(self, event: Event) -> None:
+        """Take one event of this job (from the dispatcher): never blocks, never raises."""
+        self.last_event_at = self._clock()
+        self.missed_checks = 0
+        match event:
+            case ProgressState():
+                for node_id, node in event.nodes.items():
+                    self._nodes[node_id] = (node.value, node.max, node.state)
+                    if node.state == "running":
+                        self._node = node_id
+            case Progress(node=str(node)):
+                self._node = node
+                state = self._nodes.get(node, (0.0, 0.0, "running"))[2]
+                self._nodes[node] = (float(event.value), float(event.max), state)
+            case Executing(node=None):
+                self._finish_marker.set()
+                if self._terminal is None and not self.done():
+                    # the terminal event was missed (a gap): ask the server how it ended
+                    self._settle_later(self._settle_from_server)
+            case Executing(node=str(node)):
+                self._running()
+                self._node = event.display_node or node
+            case Executed(node=node, output=output):
+                if output is not None:
+                    self._outputs[node] = output
+            case ExecutionStart(timestamp=timestamp):
+                self._running()
+                self._started_at = _ms(timestamp)
+            case ExecutionCached(nodes=nodes):
+                self._running()
+                self._cached = tuple(nodes)
+            case ExecutionSuccess() | ExecutionInterrupted():
+                self._terminal_event(event)
+            case ExecutionFailed():
+                if not event.is_blocked:
+                    self._terminal_event(event)
+            case _:
+                pass
+        self._stream.put(event)
+
+    def _running(self) -> None:
+        if self._state in (JobState.SUBMITTING, JobState.QUEUED):
+            self._state = JobState.RUNNING
+
+    def _terminal_event(
+        self, event: ExecutionSuccess | ExecutionFailed | ExecutionInterrupted
+    ) -> None:
+        if self._terminal is not None or self.done():
+            return
+        self._terminal = event
+        self._state = JobState.FINISHING
+        self._settle_later(self._settle_from_terminal)
+
+    # ------------------------------------------------------------------ settling
+
+    def _settle_later(self, settle: Callable[[], Any]) -> None:
+        if (self._settling is None or self._settling.done()) and not self.done():
+            with contextlib.suppress(ComfyError):  # a closed session settles jobs itself
+                self._settling = self._tasks.spawn(settle(), name=f"settle {self.prompt_id}")
+
+    async def _settle_from_terminal(self) -> None:
+        terminal = self._terminal
+        assert terminal is not None
+        grace = self._finish_grace if self._backend.finish_marker else 0.0
+        if grace and not self._finish_marker.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(grace):
+                    await self._finish_marker.wait()
+        if isinstance(terminal, ExecutionFailed):
+            self._settle(self._execution_error(terminal))
+        elif isinstance(terminal, ExecutionInterrupted):
+            self._settle(self._interrupted(terminal.node_id))
+        else:
+            await self._settle_success()
+
+    async def _settle_success(self) -> None:
+        snapshot: JobSnapshot | None = None
+        # History may trail execution_success (protocol doc §6.4): retry a few times.
+        for delay in (0.0, 0.05, 0.2, 0.5, 1.0, 2.0):
+            if delay:
+                await asyncio.sleep(delay)
+            try:
+                snapshot = await self._backend.lookup(self.prompt_id)
+            except ComfyError:
+                snapshot = None
+            if snapshot is not None and snapshot.terminal:
+                break
+        self._settle(self._success(snapshot if snapshot and snapshot.terminal else None))
+
+    async def _settle_from_server(self) -> None:
+        try:
+            snapshot = await self._backend.lookup(self.prompt_id)
+        except ComfyError:
+            return  # the periodic reconciliation will try again
+        self.reconcile(snapshot, source="finish marker")
+
+    def reconcile(
+        self, snapshot: JobSnapshot | None, *, source: str = "http", lost_after: int = 2
+    ) -> None:
+        """Take what the server says about the job, settling it if its end was missed.
+
+        A job found nowhere ``lost_after`` times in a row is lost (or cancelled, if this client
+        asked for it) — never a success (design invariant 5).
+        """
+        if self.done():
+            return
+        if snapshot is None:
+            if self._state is JobState.SUBMITTING:
+                return  # the POST has not returned yet: the server may not have it
+            self.missed_checks += 1
+            if self.missed_checks >= lost_after or self._cancel_requested:
+                status = "cancelled" if self._cancel_requested else "lost"
+                self._stream.put(
+                    JobReconciled(prompt_id=self.prompt_id, status=status, source=source)
+                )
+                self._settle(
+                    JobCancelled(self.prompt_id)
+                    if self._cancel_requested
+                    else JobLost(self.prompt_id)
+                )
+            return
+        self.missed_checks = 0
+        if not snapshot.terminal:
+            if snapshot.status == "running":
+                self._running()
+            return
+        if self._terminal is not None and self._settling is not None:
+            return  # the terminal event is being handled already
+        self._stream.put(
+            JobReconciled(prompt_id=self.prompt_id, status=snapshot.status, source=source)
+        )
+        if snapshot.status == "success":
+            self._settle(self._success(snapshot, reconciled=True))
+        elif snapshot.status == "error" and snapshot.error is not None:
+            self._settle(self._execution_error(snapshot.error))
+        elif snapshot.status == "error":
+            self._settle(
+                ExecutionError(
+                    self.prompt_id,
+                    node_id=None,
+                    node_type=None,
+                    exception_type="unknown",
+                    exception_message="the server reports an error without details",
+                )
+            )
+        else:
+            self._settle(self._interrupted(None))
+
+    def _success(self, snapshot: JobSnapshot | None, *, reconciled: bool = False) -> JobResult:
+        outputs: dict[str, Mapping[str, Any]] = dict(self._outputs)
+        cached = self._cached
+        started, finished, queued = self._started_at, None, None
+        if self._terminal is not None and isinstance(self._terminal, ExecutionSuccess):
+            finished = _ms(self._terminal.timestamp)
+        if snapshot is not None:
+            outputs.update(snapshot.outputs)
+            cached = cached or snapshot.cached_nodes
+            started = started or snapshot.started_at
+            finished = finished or snapshot.finished_at
+            queued = snapshot.queued_at
+        return JobResult(
+            prompt_id=self.prompt_id,
+            outputs=outputs,
+            cached_nodes=cached,
+            queued_at=queued,
+            started_at=started,
+            finished_at=finished,
+            node_errors=self.node_errors,
+            reconciled=reconciled,
+        )
+
+    def _execution_error(self, event: ExecutionFailed) -> ExecutionError:
+        return ExecutionError(
+            self.prompt_id,
+            node_id=event.node_id,
+            node_type=event.node_type,
+            exception_type=event.exception_type,
+            exception_message=event.exception_message,
+            traceback=event.traceback,
+            executed=event.executed,
+        )
+
+    def _interrupted(self, node_id: str | None) -> JobInterrupted:
+        if self._cancel_requested:
+            return JobCancelled(self.prompt_id)
+        return JobInterrupted(self.prompt_id, node_id=node_id)
+
+    def _settle(self, outcome: JobResult | JobError) -> None:
+        """Set the one outcome (later calls are ignored) and end the event stream."""
+        if self._outcome.done():
+            return
+        self._outcome.set_result(outcome)
+        self._state = JobState.DONE
+        self._stream.close()
+        if self._deadline is not None:
+            self._deadline.cancel()
+        if self._on_settled is not None:
+            self._on_settled(self)
+
+    def fail(self, error: JobError) -> None:
+        """Settle the job with ``error`` (the session uses it when it closes or gives up)."""
+        self._settle(error)
+
+    # ------------------------------------------------------------------ deadlines and cancel
+
+    def set_deadline(self, seconds: float) -> None:
+        """Settle with :class:`~comfy_async.errors.JobTimeout` (and cancel it) after ``seconds``."""
+        loop = asyncio.get_running_loop()
+        self._deadline = loop.call_later(seconds, self._deadline_passed, seconds)
+
+    def _deadline_passed(self, seconds: float) -> None:
+        if self.done():
+            return
+        if not self.detached:
+            self._cancel_in_background()
+        self._settle(JobTimeout(self.prompt_id, seconds))
+
+    def detach(self) -> None:
+        """Opt out: cancelling an awaiting task or a deadline no longer cancels the server job."""
+        self.detached = True
+
+    async def cancel(self) -> bool:
+        """Cancel the job on the server; idempotent, safe to call from several tasks.
+
+        Uses the jobs cancel endpoint where the server has one, else deletes the prompt from the
+        queue if it is pending or interrupts exactly this prompt if it is running — never a global
+        interrupt. Returns whether the server cancelled anything. Cancelling the task awaiting this
+        method does not stop the cancellation.
+        """
+        if self.done() and self._cancel_task is None:
+            return False
+        return await asyncio.shield(self._cancel_in_background())
+
+    def _cancel_in_background(self) -> asyncio.Task[bool]:
+        self._cancel_requested = True
+        if self._cancel_task is None:
+            self._cancel_task = self._tasks.spawn(self._cancel(), name=f"cancel {self.prompt_id}")
+        return self._cancel_task
+
+    async def _cancel(self) -> bool:
+        running = self._state in (JobState.RUNNING, JobState.FINISHING)
+        cancelled = await self._backend.cancel(self.prompt_id, running=running)
+        if not self.done():
+            try:
+                snapshot = await self._backend.lookup(self.prompt_id)
+            except ComfyError:
+                return cancelled
+            # Gone: a pending prompt is deleted without any event (protocol doc §5).
+            self.reconcile(snapshot, source="cancel")
+        return cancelled
+
+    # ------------------------------------------------------------------ consuming
+
+    async def result(self, timeout: float | None = None) -> JobResult:  # noqa: ASYNC109
+        """Wait for the outcome and return the :class:`JobResult`, or raise why the job failed.
+
+        Raises:
+            ExecutionError: a node raised.
+            JobInterrupted: the server interrupted the job (:class:`JobCancelled` if this client
+                cancelled it).
+            JobLost: the job vanished from the server.
+            JobTimeout: ``timeout`` (or the job's deadline) passed; the job is cancelled on the
+                server unless it was detached.
+
+        Cancelling the task that awaits this method cancels the job on the server too, unless
+        the job was detached (:meth:`detach`, or ``detach=True`` when submitting).
+        """
+        try:
+            async with asyncio.timeout(timeout):
+                outcome = await asyncio.shield(self._outcome)
+        except TimeoutError:
+            if self._outcome.done():
+                outcome = self._outcome.result()
+            else:
+                if not self.detached:
+                    self._cancel_in_background()
+                raise JobTimeout(self.prompt_id, timeout or 0.0) from None
+        except asyncio.CancelledError:
+            if not self.detached and not self.done():
+                with contextlib.suppress(ComfyError):
+                    self._cancel_in_background()
+            raise
+        if isinstance(outcome, JobError):
+            raise outcome
+        return outcome
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Event]:
+        while (event := await self._stream.get()) is not None:
+            yield event
+
+    async def previews(self, *, latest_only: bool = False) -> AsyncIterator[PreviewImage]:
+        """Yield only the previews of this job, ending with its outcome.
+
+        With ``latest_only`` a slow consumer (a chat bot editing a message) always gets the newest
+        preview and skips the ones it had no time for. Shares the job's stream: other events are
+        consumed and skipped.
+        """
+        while (preview := await self._stream.get_preview(latest_only=latest_only)) is not None:
+            yield preview

@@ -1,0 +1,293 @@
+"""The dispatcher and per-job streams, fed events directly (no server, no socket)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from comfy_async._dispatch import Dispatcher, JobStream
+from comfy_async.config import StreamLimits
+from comfy_async.events import (
+    Event,
+    Executed,
+    Executing,
+    ExecutionStart,
+    ExecutionSuccess,
+    PreviewImage,
+    Progress,
+    ProgressState,
+    ProgressText,
+    Status,
+    UnknownEvent,
+)
+
+P = "11111111-1111-4111-8111-111111111111"
+Q = "22222222-2222-4222-8222-222222222222"
+
+
+def preview(n: int, prompt_id: str = P) -> PreviewImage:
+    return PreviewImage(image=memoryview(bytes([n])), mime="image/png", prompt_id=prompt_id)
+
+
+def progress(value: int, node: str = "5", prompt_id: str = P) -> Progress:
+    return Progress(value=value, max=100, node=node, prompt_id=prompt_id)
+
+
+def drain(stream: JobStream) -> list[Event]:
+    out = []
+    while (event := stream.get_nowait()) is not None:
+        out.append(event)
+    return out
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def feed(self, event: Event) -> None:
+        self.events.append(event)
+
+
+# --------------------------------------------------------------------------- JobStream
+
+
+def test_stream_keeps_arrival_order_across_previews_and_events() -> None:
+    stream = JobStream(StreamLimits())
+    sequence: list[Event] = [
+        ExecutionStart(prompt_id=P),
+        progress(1),
+        preview(1),
+        progress(2),
+        preview(2),
+        ExecutionSuccess(prompt_id=P),
+    ]
+    for event in sequence:
+        stream.put(event)
+    assert drain(stream) == sequence
+    assert not stream.stats.overflowed
+
+
+def test_full_stream_coalesces_progress_and_keeps_lifecycle() -> None:
+    stream = JobStream(StreamLimits(job_events=4, job_previews=2), "slow")
+    stream.put(ExecutionStart(prompt_id=P))
+    stream.put(Executing(node="5", prompt_id=P))
+    for value in range(1, 101):
+        stream.put(progress(value))
+        stream.put(ProgressState(prompt_id=P))
+    stream.put(Executed(node="5", prompt_id=P, output={"images": []}))
+    for value in range(1, 51):
+        stream.put(progress(value, node="6"))
+    stream.put(ExecutionSuccess(prompt_id=P))
+    events = drain(stream)
+    kinds = [type(e).__name__ for e in events]
+    # lifecycle kept in order; at most one progress + one state between two lifecycle events
+    assert kinds[:2] == ["ExecutionStart", "Executing"]
+    assert kinds[-1] == "ExecutionSuccess"
+    assert "Executed" in kinds
+    between = kinds[2 : kinds.index("Executed")]
+    assert sorted(between) == ["Progress", "ProgressState"]
+    last_progress = [e for e in events if isinstance(e, Progress)]
+    assert [p.value for p in last_progress] == [100, 50]  # the latest values survive
+    # every replaced one is counted: values 2..100 of progress and state, then 2..50 of node 6
+    assert stream.stats.coalesced == 99 + 99 + 49
+
+
+def test_coalescing_never_crosses_a_lifecycle_event() -> None:
+    stream = JobStream(StreamLimits(job_events=2))
+    stream.put(progress(1))
+    stream.put(Executing(node="6", prompt_id=P))
+    stream.put(progress(2))  # full: may not replace progress(1), which is before Executing
+    events = drain(stream)
+    assert [type(e).__name__ for e in events] == ["Progress", "Executing", "Progress"]
+
+
+def test_progress_of_another_node_is_not_coalesced_into_this_one() -> None:
+    stream = JobStream(StreamLimits(job_events=1))
+    stream.put(Executing(node="5", prompt_id=P))
+    stream.put(progress(1, node="5"))
+    stream.put(progress(1, node="6"))
+    stream.put(progress(2, node="6"))
+    assert [(e.node, e.value) for e in drain(stream) if isinstance(e, Progress)] == [
+        ("5", 1),
+        ("6", 2),
+    ]
+
+
+def test_previews_drop_oldest_with_a_counter() -> None:
+    stream = JobStream(StreamLimits(job_previews=3))
+    for n in range(10):
+        stream.put(preview(n))
+    kept = [bytes(e.image)[0] for e in drain(stream) if isinstance(e, PreviewImage)]
+    assert kept == [7, 8, 9]
+    assert stream.stats.dropped_previews == 7
+
+
+def test_droppable_events_are_dropped_when_full() -> None:
+    stream = JobStream(StreamLimits(job_events=1))
+    stream.put(ExecutionStart(prompt_id=P))
+    stream.put(ProgressText(node_id="5", text="x", prompt_id=P))
+    stream.put(UnknownEvent(type="custom", prompt_id=P))
+    stream.put(ExecutionSuccess(prompt_id=P))
+    assert [type(e).__name__ for e in drain(stream)] == ["ExecutionStart", "ExecutionSuccess"]
+    assert stream.stats.dropped_events == 2
+
+
+def test_slow_consumer_is_reported_once(caplog: pytest.LogCaptureFixture) -> None:
+    stream = JobStream(StreamLimits(job_previews=1), "job-x")
+    with caplog.at_level(logging.WARNING, logger="comfy_async.dispatch"):
+        for n in range(5):
+            stream.put(preview(n))
+    assert [r.getMessage() for r in caplog.records if "job-x" in r.getMessage()] != []
+    assert len(caplog.records) == 1
+
+
+def test_latest_preview_only() -> None:
+    stream = JobStream(StreamLimits(job_previews=8))
+    for n in range(5):
+        stream.put(preview(n))
+    latest = stream.take_latest_preview()
+    assert latest is not None
+    assert bytes(latest.image) == b"\x04"
+    assert stream.take_latest_preview() is None
+    assert stream.stats.dropped_previews == 4
+
+
+async def test_get_waits_and_close_ends_after_draining() -> None:
+    stream = JobStream(StreamLimits())
+    got: list[Event | None] = []
+
+    async def consume() -> None:
+        while (event := await stream.get()) is not None:
+            got.append(event)
+        got.append(None)
+
+    task = asyncio.create_task(consume())
+    await asyncio.sleep(0)
+    stream.put(ExecutionStart(prompt_id=P))
+    stream.put(ExecutionSuccess(prompt_id=P))
+    stream.close()
+    stream.put(ExecutionStart(prompt_id=P))  # after close: ignored
+    await asyncio.wait_for(task, 1)
+    assert [type(e).__name__ if e else None for e in got] == [
+        "ExecutionStart",
+        "ExecutionSuccess",
+        None,
+    ]
+
+
+async def test_cancelling_a_waiting_get_loses_nothing() -> None:
+    stream = JobStream(StreamLimits())
+    waiter = asyncio.create_task(stream.get())
+    await asyncio.sleep(0)
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    stream.put(ExecutionStart(prompt_id=P))
+    assert await asyncio.wait_for(stream.get(), 1) == ExecutionStart(prompt_id=P)
+
+
+async def test_get_preview_skips_other_events() -> None:
+    stream = JobStream(StreamLimits())
+    stream.put(progress(1))
+    stream.put(preview(1))
+    stream.put(progress(2))
+    stream.close()
+    first = await stream.get_preview()
+    assert first is not None
+    assert bytes(first.image) == b"\x01"
+    assert await stream.get_preview() is None
+
+
+# --------------------------------------------------------------------------- Dispatcher
+
+
+def test_events_route_by_prompt_id() -> None:
+    dispatcher = Dispatcher(StreamLimits())
+    a, b = Sink(), Sink()
+    dispatcher.register(P, a)
+    dispatcher.register(Q, b)
+    dispatcher.dispatch(progress(1, prompt_id=P))
+    dispatcher.dispatch(progress(2, prompt_id=Q))
+    dispatcher.dispatch(Status())
+    assert [e.value for e in a.events] == [1]  # type: ignore[attr-defined]
+    assert [e.value for e in b.events] == [2]  # type: ignore[attr-defined]
+
+
+def test_orphans_are_replayed_on_register() -> None:
+    dispatcher = Dispatcher(StreamLimits())
+    dispatcher.dispatch(ExecutionStart(prompt_id=P))
+    dispatcher.dispatch(ExecutionSuccess(prompt_id=P))
+    assert dispatcher.orphaned == 2
+    sink = Sink()
+    dispatcher.register(P, sink)
+    assert [type(e).__name__ for e in sink.events] == ["ExecutionStart", "ExecutionSuccess"]
+    dispatcher.register(Q, Sink())
+    assert dispatcher.registered == 2
+
+
+def test_orphans_expire_by_age_and_by_bound() -> None:
+    now = [0.0]
+    dispatcher = Dispatcher(StreamLimits(orphan_events=3, orphan_ttl=10), clock=lambda: now[0])
+    for value in range(5):
+        dispatcher.dispatch(progress(value, prompt_id=P))
+    assert dispatcher.expired_orphans == 2  # bounded at 3
+    now[0] = 11.0
+    dispatcher.dispatch(progress(9, prompt_id=Q))  # expires everything older than 10 s
+    sink = Sink()
+    dispatcher.register(P, sink)
+    assert sink.events == []
+    assert dispatcher.expired_orphans == 5
+
+
+def test_late_events_of_finished_jobs_are_dropped() -> None:
+    dispatcher = Dispatcher(StreamLimits())
+    dispatcher.register(P, Sink())
+    dispatcher.unregister(P)
+    dispatcher.dispatch(Executing(node=None, prompt_id=P))
+    assert dispatcher.late == 1
+    assert dispatcher.orphaned == 0
+
+
+async def test_taps_see_global_events_and_optionally_job_events() -> None:
+    dispatcher = Dispatcher(StreamLimits())
+    dispatcher.register(P, Sink())
+    quiet = dispatcher.tap()
+    everything = dispatcher.tap(include_jobs=True)
+    dispatcher.dispatch(Status())
+    dispatcher.dispatch(progress(1))
+    dispatcher.dispatch(progress(2, prompt_id=Q))  # another client's prompt: not ours
+    quiet.close()
+    everything.close()
+    assert [type(e).__name__ for e in [e async for e in quiet]] == ["Status", "Progress"]
+    assert len([e async for e in everything]) == 3
+
+
+async def test_tap_drops_oldest_when_full() -> None:
+    dispatcher = Dispatcher(StreamLimits())
+    tap = dispatcher.tap(limit=2)
+    for n in range(5):
+        dispatcher.dispatch(UnknownEvent(type=f"t{n}"))
+    tap.close()
+    assert [e.type async for e in tap] == ["t3", "t4"]
+    assert tap.stats.dropped_events == 3
+
+
+def test_broadcast_reaches_every_registered_job() -> None:
+    dispatcher = Dispatcher(StreamLimits())
+    sinks = {P: Sink(), Q: Sink()}
+    for prompt_id, sink in sinks.items():
+        dispatcher.register(prompt_id, sink)
+    dispatcher.broadcast(lambda pid: ExecutionSuccess(prompt_id=pid))
+    assert all(sink.events[0].prompt_id == pid for pid, sink in sinks.items())
+
+
+def test_close_forgets_everything() -> None:
+    dispatcher = Dispatcher(StreamLimits())
+    dispatcher.register(P, Sink())
+    dispatcher.dispatch(progress(1, prompt_id=Q))
+    tap = dispatcher.tap()
+    dispatcher.close()
+    assert dispatcher.registered == 0
+    assert tap._stream.closed
