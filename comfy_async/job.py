@@ -33,7 +33,6 @@ from comfy_async.errors import (
     ComfyError,
     ExecutionError,
     JobCancelled,
-    JobError,
     JobInterrupted,
     JobLost,
     JobTimeout,
@@ -184,7 +183,7 @@ class Job:
         self._on_settled = on_settled
         self._clock = clock
         self._stream = JobStream(limits, prompt_id)
-        self._outcome: asyncio.Future[JobResult | JobError] = (
+        self._outcome: asyncio.Future[JobResult | ComfyError] = (
             asyncio.get_running_loop().create_future()
         )
         self._state = JobState.SUBMITTING
@@ -442,7 +441,7 @@ class Job:
             return JobCancelled(self.prompt_id)
         return JobInterrupted(self.prompt_id, node_id=node_id)
 
-    def _settle(self, outcome: JobResult | JobError) -> None:
+    def _settle(self, outcome: JobResult | ComfyError) -> None:
         """Set the one outcome (later calls are ignored) and end the event stream."""
         if self._outcome.done():
             return
@@ -454,8 +453,12 @@ class Job:
         if self._on_settled is not None:
             self._on_settled(self)
 
-    def fail(self, error: JobError) -> None:
-        """Settle the job with ``error`` (the session uses it when it closes or gives up)."""
+    def fail(self, error: ComfyError) -> None:
+        """Settle the job with ``error`` (the session uses it when it closes or gives up).
+
+        ``error`` may be a transport error: when the WebSocket is gone for good every waiter is
+        told why instead of waiting for ever.
+        """
         self._settle(error)
 
     # ------------------------------------------------------------------ deadlines and cancel
@@ -516,6 +519,7 @@ class Job:
             JobInterrupted: the server interrupted the job (:class:`JobCancelled` if this client
                 cancelled it).
             JobLost: the job vanished from the server.
+            ComfyError: the session closed, or its connection gave up, before the job ended.
             JobTimeout: ``timeout`` (or the job's deadline) passed; the job is cancelled on the
                 server unless it was detached.
 
@@ -537,7 +541,7 @@ class Job:
                 with contextlib.suppress(ComfyError):
                     self._cancel_in_background()
             raise
-        if isinstance(outcome, JobError):
+        if isinstance(outcome, ComfyError):
             raise outcome
         return outcome
 

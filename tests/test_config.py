@@ -64,7 +64,7 @@ def test_replace_returns_a_changed_copy() -> None:
         lambda: ClientOptions(max_message_size=-1),
     ],
 )
-def test_invalid_values_raise_configuration_error(build) -> None:  # type: ignore[no-untyped-def]
+def test_invalid_values_raise_configuration_error(build) -> None:
     with pytest.raises(ConfigurationError):
         build()
 

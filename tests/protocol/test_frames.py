@@ -49,7 +49,7 @@ def test_recordings_have_every_frame_type() -> None:
 
 
 @pytest.mark.parametrize("frame", BINARY, ids=lambda f: f"{f.file}:{f.gseq}")
-def test_recorded_frame_parses_as_recorded(frame) -> None:  # type: ignore[no-untyped-def]
+def test_recorded_frame_parses_as_recorded(frame) -> None:
     event = parse_binary_frame(frame.payload)
     decoded = frame.record["decoded"]
     name = frame.record["header"]["event_name"]

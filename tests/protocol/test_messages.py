@@ -35,7 +35,7 @@ def test_recordings_cover_the_core_event_types() -> None:
 
 
 @pytest.mark.parametrize("frame", TEXT, ids=lambda f: f"{f.file}:{f.gseq}")
-def test_recorded_frame_decodes_with_no_field_lost(frame) -> None:  # type: ignore[no-untyped-def]
+def test_recorded_frame_decodes_with_no_field_lost(frame) -> None:
     event = decode_message(frame.payload)
     wire = frame.json
     assert event.type == wire["type"]
