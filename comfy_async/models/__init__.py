@@ -1,12 +1,21 @@
 """msgspec Structs for every REST payload of the ComfyUI and Comfy Cloud servers, by API area.
 
 Models hold data only (no I/O, no logic beyond properties). Unknown fields are ignored and every
-field the server may omit has a default (design §7).
+field the server may omit has a default (design §7). Each area module has ``decode_*`` functions,
+one per response shape, each backed by one reusable module-level decoder; they raise
+``msgspec.ValidationError`` (a ``msgspec.DecodeError``) on a body of the wrong shape.
 """
 
 from __future__ import annotations
 
-from comfy_async.models._base import Model
+from comfy_async.models._base import JsonBuffer, Model
+from comfy_async.models.files import (
+    FileRef,
+    OutputFile,
+    UploadResult,
+    decode_upload_result,
+    output_files,
+)
 from comfy_async.models.prompts import (
     InputError,
     NodeError,
@@ -14,12 +23,32 @@ from comfy_async.models.prompts import (
     PromptRejection,
     PromptResponse,
 )
+from comfy_async.models.queue import (
+    PromptInfo,
+    Queue,
+    QueueItem,
+    decode_extra_data,
+    decode_prompt_info,
+    decode_queue,
+)
 
 __all__ = [
+    "FileRef",
     "InputError",
+    "JsonBuffer",
     "Model",
     "NodeError",
+    "OutputFile",
     "PromptErrorInfo",
+    "PromptInfo",
     "PromptRejection",
     "PromptResponse",
+    "Queue",
+    "QueueItem",
+    "UploadResult",
+    "decode_extra_data",
+    "decode_prompt_info",
+    "decode_queue",
+    "decode_upload_result",
+    "output_files",
 ]
