@@ -49,6 +49,14 @@ from comfy_async.models.jobs import (
     decode_job_list,
     job_phase,
 )
+from comfy_async.models.object_info import (
+    NodeInfo,
+    NodeInputOrder,
+    NodeInputs,
+    decode_node_info,
+    decode_object_info,
+    decode_object_info_index,
+)
 from comfy_async.models.prompts import (
     InputError,
     NodeError,
@@ -90,6 +98,9 @@ __all__ = [
     "JsonBuffer",
     "Model",
     "NodeError",
+    "NodeInfo",
+    "NodeInputOrder",
+    "NodeInputs",
     "NodeMeta",
     "OutputFile",
     "Pagination",
@@ -108,6 +119,9 @@ __all__ = [
     "decode_history",
     "decode_job",
     "decode_job_list",
+    "decode_node_info",
+    "decode_object_info",
+    "decode_object_info_index",
     "decode_prompt_info",
     "decode_queue",
     "decode_upload_result",
