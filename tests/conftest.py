@@ -22,8 +22,19 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 TESTS = Path(__file__).resolve().parent
 #: Our own recordings of a real ComfyUI v0.33.0, copied into the suite.
 REAL_COMFYUI = TESTS / "data" / "real_comfyui"
+
+
+def _find_shared_fixtures() -> Path:
+    """``shared/fixtures`` beside the checkout, or beside any folder above it (git worktrees)."""
+    for folder in TESTS.parent.parents:
+        candidate = folder / "shared" / "fixtures"
+        if candidate.is_dir():
+            return candidate
+    return TESTS.parent.parent / "shared" / "fixtures"
+
+
 #: The shared fixtures (not ours to redistribute): read in place, skip when absent.
-SHARED_FIXTURES = TESTS.parent.parent / "shared" / "fixtures"
+SHARED_FIXTURES = _find_shared_fixtures()
 
 
 @pytest.fixture(scope="session")

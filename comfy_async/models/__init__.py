@@ -1,12 +1,68 @@
 """msgspec Structs for every REST payload of the ComfyUI and Comfy Cloud servers, by API area.
 
 Models hold data only (no I/O, no logic beyond properties). Unknown fields are ignored and every
-field the server may omit has a default (design §7).
+field the server may omit has a default (design §7). Each area module has ``decode_*`` functions,
+one per response shape, each backed by one reusable module-level decoder; they raise
+``msgspec.ValidationError`` (a ``msgspec.DecodeError``) on a body of the wrong shape.
 """
 
 from __future__ import annotations
 
-from comfy_async.models._base import Model
+from comfy_async.models._base import JsonBuffer, Model
+from comfy_async.models.files import (
+    FileRef,
+    OutputFile,
+    UploadResult,
+    decode_upload_result,
+    output_files,
+)
+from comfy_async.models.history import (
+    CloudHistory,
+    CloudHistoryEntry,
+    CloudHistoryList,
+    CloudHistoryListItem,
+    CloudHistoryPrompt,
+    ExecutionErrorInfo,
+    History,
+    HistoryEntry,
+    HistoryRecord,
+    HistoryStatus,
+    NodeMeta,
+    decode_cloud_history,
+    decode_cloud_history_list,
+    decode_history,
+)
+from comfy_async.models.jobs import (
+    CLOUD_TERMINAL_STATES,
+    CancelResult,
+    CloudJobState,
+    CloudJobStatus,
+    JobDetail,
+    JobEntry,
+    JobList,
+    JobPhase,
+    JobStatus,
+    Pagination,
+    decode_cancel_result,
+    decode_cloud_job_status,
+    decode_job,
+    decode_job_list,
+    job_phase,
+)
+from comfy_async.models.model_files import (
+    ModelFile,
+    ModelFolder,
+    decode_model_files,
+    decode_model_folders,
+)
+from comfy_async.models.object_info import (
+    NodeInfo,
+    NodeInputOrder,
+    NodeInputs,
+    decode_node_info,
+    decode_object_info,
+    decode_object_info_index,
+)
 from comfy_async.models.prompts import (
     InputError,
     NodeError,
@@ -14,12 +70,103 @@ from comfy_async.models.prompts import (
     PromptRejection,
     PromptResponse,
 )
+from comfy_async.models.queue import (
+    PromptInfo,
+    Queue,
+    QueueItem,
+    decode_extra_data,
+    decode_prompt_info,
+    decode_queue,
+)
+from comfy_async.models.system import (
+    Device,
+    PackageVersion,
+    ServerLogs,
+    SystemInfo,
+    SystemStats,
+    decode_server_logs,
+    decode_system_stats,
+)
+from comfy_async.models.userdata import (
+    UserDataEntry,
+    UserDataFile,
+    Users,
+    decode_userdata_entries,
+    decode_userdata_file,
+    decode_userdata_files,
+    decode_users,
+)
 
 __all__ = [
+    "CLOUD_TERMINAL_STATES",
+    "CancelResult",
+    "CloudHistory",
+    "CloudHistoryEntry",
+    "CloudHistoryList",
+    "CloudHistoryListItem",
+    "CloudHistoryPrompt",
+    "CloudJobState",
+    "CloudJobStatus",
+    "Device",
+    "ExecutionErrorInfo",
+    "FileRef",
+    "History",
+    "HistoryEntry",
+    "HistoryRecord",
+    "HistoryStatus",
     "InputError",
+    "JobDetail",
+    "JobEntry",
+    "JobList",
+    "JobPhase",
+    "JobStatus",
+    "JsonBuffer",
     "Model",
+    "ModelFile",
+    "ModelFolder",
     "NodeError",
+    "NodeInfo",
+    "NodeInputOrder",
+    "NodeInputs",
+    "NodeMeta",
+    "OutputFile",
+    "PackageVersion",
+    "Pagination",
     "PromptErrorInfo",
+    "PromptInfo",
     "PromptRejection",
     "PromptResponse",
+    "Queue",
+    "QueueItem",
+    "ServerLogs",
+    "SystemInfo",
+    "SystemStats",
+    "UploadResult",
+    "UserDataEntry",
+    "UserDataFile",
+    "Users",
+    "decode_cancel_result",
+    "decode_cloud_history",
+    "decode_cloud_history_list",
+    "decode_cloud_job_status",
+    "decode_extra_data",
+    "decode_history",
+    "decode_job",
+    "decode_job_list",
+    "decode_model_files",
+    "decode_model_folders",
+    "decode_node_info",
+    "decode_object_info",
+    "decode_object_info_index",
+    "decode_prompt_info",
+    "decode_queue",
+    "decode_server_logs",
+    "decode_system_stats",
+    "decode_upload_result",
+    "decode_userdata_entries",
+    "decode_userdata_file",
+    "decode_userdata_files",
+    "decode_users",
+    "job_phase",
+    "output_files",
 ]
