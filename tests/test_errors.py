@@ -128,9 +128,9 @@ def test_http_error_body_is_bounded_and_summarised() -> None:
 
 def recorded_rejections() -> list[dict[str, object]]:
     return [
-        exchange["response"]["json"]
-        for name, exchange in exchanges()
-        if name == "03_validation_errors.json" and exchange["response"]["status"] == 400
+        exchange.json
+        for exchange in exchanges()
+        if exchange.file == "03_validation_errors.json" and exchange.status == 400
     ]
 
 

@@ -4,8 +4,7 @@ import msgspec
 import pytest
 
 from comfy_async.models import FileRef, OutputFile, UploadResult, decode_upload_result, output_files
-
-from .recordings import find, matching
+from tests.recordings import find, matching
 
 
 def test_recorded_uploads() -> None:

@@ -18,8 +18,7 @@ from comfy_async.models import (
     decode_cloud_history_list,
     decode_history,
 )
-
-from .recordings import find, matching
+from tests.recordings import find, matching
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -39,8 +39,8 @@ from comfy_async.models import (
     decode_userdata_files,
     decode_users,
 )
+from tests.recordings import find
 
-from .recordings import find
 from .test_history import CLOUD_DETAIL, CLOUD_LIST
 
 if TYPE_CHECKING:

@@ -20,8 +20,7 @@ from comfy_async.models import (
     decode_job_list,
     job_phase,
 )
-
-from .recordings import find, matching
+from tests.recordings import find, matching
 
 
 def test_completed_job_detail() -> None:

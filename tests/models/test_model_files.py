@@ -6,8 +6,7 @@ import msgspec
 import pytest
 
 from comfy_async.models import ModelFile, ModelFolder, decode_model_files, decode_model_folders
-
-from .recordings import find
+from tests.recordings import find
 
 
 def test_local_models_names_become_folders() -> None:

@@ -13,8 +13,7 @@ from comfy_async.models import (
     decode_object_info,
     decode_object_info_index,
 )
-
-from .recordings import find
+from tests.recordings import find
 
 RECORDED = Path(__file__).resolve().parent.parent / "data" / "real_comfyui" / "object_info.json"
 

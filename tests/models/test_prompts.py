@@ -3,8 +3,7 @@ from __future__ import annotations
 import msgspec
 
 from comfy_async.models import PromptRejection, PromptResponse
-
-from .recordings import find, matching
+from tests.recordings import find, matching
 
 _RESPONSE = msgspec.json.Decoder(PromptResponse)
 _REJECTION = msgspec.json.Decoder(PromptRejection)

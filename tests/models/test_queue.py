@@ -6,8 +6,7 @@ import msgspec
 import pytest
 
 from comfy_async.models import Queue, QueueItem, decode_prompt_info, decode_queue
-
-from .recordings import find, matching
+from tests.recordings import find, matching
 
 C, D, E, F = (
     "a690fabd-42a7-49c6-a1ff-3fb4c3d07bde",

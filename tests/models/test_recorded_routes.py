@@ -29,8 +29,7 @@ from comfy_async.models import (
     decode_userdata_files,
     decode_users,
 )
-
-from .recordings import Exchange, json_exchanges, json_typed_exchanges
+from tests.recordings import Exchange, json_exchanges, json_typed_exchanges
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -8,8 +8,7 @@ import pytest
 
 from comfy_async.events import LogEntry, LogSize
 from comfy_async.models import PackageVersion, SystemStats, decode_server_logs, decode_system_stats
-
-from .recordings import find, matching
+from tests.recordings import find, matching
 
 WS = Path(__file__).resolve().parent.parent / "data" / "real_comfyui" / "ws"
 

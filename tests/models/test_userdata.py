@@ -12,8 +12,7 @@ from comfy_async.models import (
     decode_userdata_files,
     decode_users,
 )
-
-from .recordings import find
+from tests.recordings import find
 
 
 def test_single_user_server() -> None:
