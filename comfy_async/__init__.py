@@ -6,6 +6,9 @@ ends in exactly one outcome; a complete, typed REST surface. See the README for 
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING
+
 from comfy_async.config import (
     USE_CLIENT_DEFAULT,
     Backoff,
@@ -32,11 +35,16 @@ from comfy_async.errors import (
     TransportError,
 )
 
+if TYPE_CHECKING:
+    from comfy_async._rest.prompts import new_prompt_id
+    from comfy_async.client import ComfyClient
+
 __all__ = [
     "USE_CLIENT_DEFAULT",
     "AuthenticationError",
     "Backoff",
     "ClientOptions",
+    "ComfyClient",
     "ComfyError",
     "ExecutionError",
     "HTTPStatusError",
@@ -54,6 +62,20 @@ __all__ = [
     "StreamLimits",
     "Timeouts",
     "TransportError",
+    "new_prompt_id",
 ]
 
 __version__ = "0.1.0"
+
+# The session pulls in aiohttp; it is imported on first use so that the sans-I/O core
+# (``comfy_async.protocol``, events, models) stays importable without any network stack.
+_LAZY = {"ComfyClient": "comfy_async.client", "new_prompt_id": "comfy_async._rest.prompts"}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'comfy_async' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, TypeVar
@@ -78,6 +79,7 @@ _REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS: Final = 5
 _ERROR_BODY_LIMIT: Final = 64 * 1024
 _SAFE_METHODS: Final = frozenset({"GET", "HEAD"})
+_QUERY_VALUES: Final = re.compile(r"([?&][^=&#\s]*=)([^&#\s]*)")
 
 
 @dataclass(slots=True)
@@ -116,7 +118,15 @@ def _transport_error(
     string redacted (a signed storage URL is a credential).
     """
     hidden = (*secrets, str(url), url.query_string)
-    detail = redact_text(f"{type(exc).__name__}: {exc}", tuple(item for item in hidden if item))
+    try:
+        text = f"{type(exc).__name__}: {exc}"
+    except Exception:  # noqa: BLE001 - a broken __str__ must not hide the failure itself
+        text = type(exc).__name__
+    # Query values anywhere in the text are hidden too: a library may print the URL differently
+    # (another parameter order, another encoding) than the form we know.
+    detail = _QUERY_VALUES.sub(
+        r"\1REDACTED", redact_text(text, tuple(item for item in hidden if item))
+    )
     if isinstance(exc, TimeoutError):  # aiohttp's timeouts are TimeoutErrors too
         return RequestTimeoutError(f"timed out ({detail})", method=method, url=url)
     if isinstance(exc, ValueError):  # aiohttp.InvalidURL, a header it refuses…

@@ -13,6 +13,7 @@ import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from aioresponses import aioresponses
+from aioresponses.core import normalize_url
 from yarl import URL
 
 from comfy_async.config import Backoff, ClientOptions, RetryPolicy, Timeouts
@@ -59,8 +60,9 @@ class Sleeps:
 
 def calls(mocked: aioresponses, method: str, url: str) -> list[dict[str, Any]]:
     """The kwargs of every mocked request of ``method`` to ``url`` (query included)."""
+    wanted = normalize_url(URL(url))
     for (sent_method, sent_url), items in mocked.requests.items():
-        if sent_method == method and sent_url == URL(url):
+        if sent_method == method and sent_url == wanted:
             return [item.kwargs for item in items]
     return []
 

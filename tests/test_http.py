@@ -422,7 +422,9 @@ async def test_secrets_stay_out_of_errors_and_debug_logs(caplog: pytest.LogCaptu
     signed = "https://storage.example/x.png?Signature=sig-SECRET-99"
     with mocked_http() as mocked:
         mocked.get(f"{CLOUD_URL}/api/view?filename=a.png", status=302, headers={"Location": signed})
-        mocked.get(signed, exception=aiohttp.ClientPayloadError(f"cut {signed} {KEY}"), repeat=True)
+        reordered = "https://storage.example/x.png?z=1&Signature=sig-SECRET-99"
+        cut = aiohttp.ClientPayloadError(f"cut {signed} {KEY} {reordered}")
+        mocked.get(signed, exception=cut, repeat=True)
         mocked.get(f"{CLOUD_URL}/api/queue", status=500, body=f"echo {KEY}", repeat=True)
         mocked.get(f"{CLOUD_URL}/api/system_stats", exception=aiohttp.ClientOSError(f"reset {KEY}"))
         errors: list[BaseException] = []
