@@ -108,6 +108,7 @@ class Hub:
         self._outbox: asyncio.Queue[tuple[str | bytes, Target] | Connection] = asyncio.Queue()
         self._publisher: asyncio.Task[None] | None = None
         self._drop_rules: list[_DropRule] = []
+        self._writing = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -147,8 +148,8 @@ class Hub:
 
     @property
     def backlog(self) -> int:
-        """Frames queued and not yet handed to a socket."""
-        return self._outbox.qsize()
+        """Frames queued or being written (0 once everything queued has been handed out)."""
+        return self._outbox.qsize() + self._writing
 
     def recipients(self, target: Target) -> list[Connection]:
         """The sockets a frame for ``target`` reaches right now."""
@@ -169,17 +170,24 @@ class Hub:
     async def _publish(self) -> None:
         while True:
             entry = await self._outbox.get()
-            if isinstance(entry, Connection):  # a released stall: flush what was held
-                held, entry.held = entry.held, []
-                for frame in held:
-                    await self._deliver(entry, frame)
-                continue
-            frame, target = entry
-            for conn in self.recipients(target):
-                if self.sequential:
-                    await self._deliver(conn, frame)
-                else:
-                    self._enqueue(conn, frame)
+            self._writing = 1
+            try:
+                await self._dispatch(entry)
+            finally:
+                self._writing = 0
+
+    async def _dispatch(self, entry: tuple[str | bytes, Target] | Connection) -> None:
+        if isinstance(entry, Connection):  # a released stall: flush what was held
+            held, entry.held = entry.held, []
+            for frame in held:
+                await self._deliver(entry, frame)
+            return
+        frame, target = entry
+        for conn in self.recipients(target):
+            if self.sequential:
+                await self._deliver(conn, frame)
+            else:
+                self._enqueue(conn, frame)
 
     def _enqueue(self, conn: Connection, frame: str | bytes) -> None:
         if conn.outbox is None:

@@ -166,11 +166,13 @@ def list_jobs(
     if sort_order not in {"asc", "desc"}:
         raise JobQueryError("sort_order must be 'asc' or 'desc'")
 
-    def key(job: dict[str, object]) -> float:
-        if sort_by == created:
-            return float(job["create_time"])  # type: ignore[arg-type]
+    def key(job: dict[str, object]) -> tuple[float, float]:
+        priority = float(job["priority"])  # type: ignore[arg-type]
+        if sort_by == created:  # ties (same millisecond) in queue order
+            return float(job["create_time"]), priority  # type: ignore[arg-type]
         start, end = job.get("execution_start_time"), job.get("execution_end_time")
-        return float(end - start) if isinstance(start, int) and isinstance(end, int) else 0.0
+        duration = end - start if isinstance(start, int) and isinstance(end, int) else 0
+        return float(duration), priority
 
     jobs.sort(key=key, reverse=sort_order == "desc")
     limit = _int(query, "limit", 100 if cloud else None)
