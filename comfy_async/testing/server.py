@@ -214,7 +214,7 @@ class FakeComfyServer:
             self.behaviours.set_duration(class_type, seconds)
         self.history_max_items = history_max_items
         self.max_upload_size = max_upload_size
-        self.validator: PromptValidator = validator or TopLevelValidator()
+        self._validator: PromptValidator = validator or TopLevelValidator()
         self.cloud_concurrency = cloud_concurrency
         self.ws_send_buffer = ws_send_buffer
         self.redirect_host = redirect_host
@@ -236,6 +236,17 @@ class FakeComfyServer:
         self._origin: SignedOrigin | None = None
 
     # ------------------------------------------------------------------ public surface
+
+    @property
+    def validator(self) -> PromptValidator:
+        """The graph validator (settable at any time; see ``comfy_async.testing.validation``)."""
+        return self._validator
+
+    @validator.setter
+    def validator(self, validator: PromptValidator) -> None:
+        self._validator = validator
+        if self._ctx is not None:
+            self._ctx.validator = validator
 
     @property
     def cloud(self) -> bool:
@@ -404,7 +415,7 @@ class FakeComfyServer:
             executor=executor,
             files=self._files,
             faults=self.faults,
-            validator=self.validator,
+            validator=self._validator,
             behaviours=self.behaviours,
             prompt_posts=self.prompt_posts,
             request_counts=self.request_counts,
