@@ -19,18 +19,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeGuard
-
-import orjson
+from typing import TYPE_CHECKING
 
 from comfy_async.protocol.frames import (
     encode_preview_image,
     encode_preview_with_metadata,
     encode_progress_text,
 )
+from comfy_async.testing._graph import execution_order, is_link, signatures
 from comfy_async.testing._hub import Target
 from comfy_async.testing._images import PREVIEW_JPEG, solid_png
 from comfy_async.testing._store import HistoryEntry, QueueItem
@@ -55,16 +53,6 @@ _PNG_PREVIEW = solid_png(32, 16, 0x00138D)
 def now_ms() -> int:
     """Epoch milliseconds, the unit of every ``timestamp`` and ``create_time``."""
     return int(time.time() * 1000)
-
-
-def is_link(value: object) -> TypeGuard[list[Any]]:
-    """A ``[node_id, output_index]`` input."""
-    return (
-        isinstance(value, list)
-        and len(value) == 2
-        and isinstance(value[0], str)
-        and isinstance(value[1], int)
-    )
 
 
 @dataclass(slots=True)
@@ -172,15 +160,17 @@ class Executor:
         start = {"prompt_id": item.prompt_id, "timestamp": started}
         messages: list[object] = [["execution_start", start]]
         self._emit(run, "execution_start", start)
-        signatures = _signatures(graph)
-        cached = [n for n in graph if signatures.get(n) in self.cache]
+        node_keys = signatures(graph)
+        cached = [n for n in graph if node_keys.get(n) in self.cache]
         cached_event = {"nodes": cached, "prompt_id": item.prompt_id, "timestamp": now_ms()}
         messages.append(["execution_cached", cached_event])
         self._emit(run, "execution_cached", cached_event)
         success = False
         try:
-            for node_id in _order(graph, item.outputs, set(cached), self.behaviours):
-                signature = signatures.get(node_id, "")
+            for node_id in execution_order(
+                graph, item.outputs, set(cached), self.behaviours.is_output_node
+            ):
+                signature = node_keys.get(node_id, "")
                 if signature in self.cache:
                     self._replay(run, node_id, self.cache[signature])
                 else:
@@ -448,83 +438,3 @@ def _int(value: object, default: int) -> int:
         return int(value)  # type: ignore[call-overload, no-any-return]
     except (TypeError, ValueError):
         return default
-
-
-def _deps(graph: dict[str, object], node_id: str) -> list[str]:
-    node = graph.get(node_id)
-    inputs = node.get("inputs") if isinstance(node, dict) else None
-    if not isinstance(inputs, dict):
-        return []
-    return [v[0] for v in inputs.values() if is_link(v) and v[0] in graph]
-
-
-def _signatures(graph: dict[str, object]) -> dict[str, str]:
-    """Cache keys: class and inputs, with links replaced by the upstream node's key."""
-    memo: dict[str, str] = {}
-
-    def key(node_id: str, stack: frozenset[str]) -> str:
-        if node_id in memo:
-            return memo[node_id]
-        node = graph.get(node_id)
-        if not isinstance(node, dict) or node_id in stack:
-            return f"missing:{node_id}"
-        raw = node.get("inputs")
-        inputs: dict[str, object] = raw if isinstance(raw, dict) else {}
-        parts: list[object] = [node.get("class_type")]
-        for name in sorted(inputs):
-            value = inputs[name]
-            if is_link(value) and value[0] in graph:
-                parts.append([name, key(value[0], stack | {node_id}), value[1]])
-            else:
-                parts.append([name, value])
-        digest = hashlib.sha256(orjson.dumps(parts, default=str)).hexdigest()
-        memo[node_id] = digest
-        return digest
-
-    for node_id in graph:
-        key(node_id, frozenset())
-    return memo
-
-
-def _order(
-    graph: dict[str, object], outputs: list[str], cached: set[str], behaviours: BehaviourRegistry
-) -> list[str]:
-    """Execution order: dependencies first, ready output nodes preferred (§5)."""
-    pending: list[str] = []
-
-    def add(node_id: str) -> None:
-        if node_id in pending or node_id not in graph:
-            return
-        pending.append(node_id)
-        for dep in _deps(graph, node_id):
-            if dep not in cached:
-                add(dep)
-
-    for output in outputs:
-        add(output)
-    done: set[str] = set()
-    order: list[str] = []
-
-    def is_output(node_id: str) -> bool:
-        node = graph[node_id]
-        return isinstance(node, dict) and behaviours.is_output_node(str(node.get("class_type")))
-
-    dependents = {n: [m for m in pending if n in _deps(graph, m)] for n in pending}
-    while len(order) < len(pending):
-        ready = [
-            n
-            for n in pending
-            if n not in done and all(d in done or d in cached for d in _deps(graph, n))
-        ]
-        if not ready:  # a cycle: run what is left in insertion order
-            ready = [n for n in pending if n not in done]
-        pick = next((n for n in ready if is_output(n)), None)
-        pick = pick or next((n for n in ready if any(is_output(m) for m in dependents[n])), None)
-        pick = pick or next(
-            (n for n in ready if any(is_output(k) for m in dependents[n] for k in dependents[m])),
-            None,
-        )
-        pick = pick or ready[0]
-        done.add(pick)
-        order.append(pick)
-    return order
