@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from comfy_async._dispatch import JobStream, StreamStats
 from comfy_async.errors import (
+    ClientClosedError,
     ComfyError,
     ExecutionError,
     JobCancelled,
@@ -51,12 +52,15 @@ from comfy_async.events import (
     Progress,
     ProgressState,
 )
+from comfy_async.models.files import OutputFile, output_files
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Mapping
+    from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+    from pathlib import Path
 
     from comfy_async._tasks import TaskSet
     from comfy_async.config import StreamLimits
+    from comfy_async.models.history import ExecutionErrorInfo
     from comfy_async.models.prompts import NodeError
 
 __all__ = ["Job", "JobBackend", "JobProgress", "JobResult", "JobSnapshot", "JobState"]
@@ -82,7 +86,7 @@ class JobSnapshot:
 
     status: str
     outputs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    error: ExecutionFailed | None = None
+    error: ExecutionErrorInfo | ExecutionFailed | None = None
     cached_nodes: tuple[str, ...] = ()
     queued_at: float | None = None
     started_at: float | None = None
@@ -106,6 +110,12 @@ class JobBackend(Protocol):
 
     async def cancel(self, prompt_id: str, *, running: bool) -> bool:
         """Cancel the job on the server, never globally; whether anything was cancelled."""
+        ...
+
+    async def save(
+        self, files: Sequence[OutputFile], folder: str | Path, *, overwrite: bool
+    ) -> list[Path]:
+        """Download ``files`` into ``folder`` under safe names; return the paths written."""
         ...
 
 
@@ -138,6 +148,38 @@ class JobResult:
     finished_at: float | None = None
     node_errors: Mapping[str, NodeError] = field(default_factory=dict)
     reconciled: bool = False
+    _backend: JobBackend | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def files(self) -> list[OutputFile]:
+        """Every file the outputs name (images, audio, video…), in node order."""
+        return output_files(self.outputs)
+
+    @property
+    def texts(self) -> dict[str, list[str]]:
+        """The ``text`` outputs, by node id."""
+        return {
+            node_id: [item for item in ui["text"] if isinstance(item, str)]
+            for node_id, ui in self.outputs.items()
+            if isinstance(ui.get("text"), list)
+        }
+
+    async def save(
+        self,
+        folder: str | Path,
+        *,
+        types: Sequence[str] = ("output",),
+        overwrite: bool = False,
+    ) -> list[Path]:
+        """Download the output files (of the given ``type``s) into ``folder``; return the paths.
+
+        Names come from the server and are sanitised first; each file is streamed to a temporary
+        file and renamed into place. Cancelling leaves no partial file under a final name.
+        """
+        if self._backend is None:
+            raise ClientClosedError("this result is not attached to a session")
+        wanted = [file for file in self.files if file.type in types]
+        return await self._backend.save(wanted, folder, overwrite=overwrite)
 
     @property
     def duration(self) -> float | None:
@@ -423,9 +465,10 @@ class Job:
             finished_at=finished,
             node_errors=self.node_errors,
             reconciled=reconciled,
+            _backend=self._backend,
         )
 
-    def _execution_error(self, event: ExecutionFailed) -> ExecutionError:
+    def _execution_error(self, event: ExecutionFailed | ExecutionErrorInfo) -> ExecutionError:
         return ExecutionError(
             self.prompt_id,
             node_id=event.node_id,
@@ -511,7 +554,7 @@ class Job:
 
     # ------------------------------------------------------------------ consuming
 
-    async def result(self, timeout: float | None = None) -> JobResult:  # noqa: ASYNC109
+    async def result(self, timeout: float | None = None) -> JobResult:
         """Wait for the outcome and return the :class:`JobResult`, or raise why the job failed.
 
         Raises:
@@ -544,6 +587,16 @@ class Job:
         if isinstance(outcome, ComfyError):
             raise outcome
         return outcome
+
+    async def wait(self, timeout: float | None = None) -> bool:
+        """Wait until the outcome is settled (or ``timeout`` passes); return whether it is.
+
+        Unlike :meth:`result` it never raises the outcome, and cancelling it has no effect on the
+        job.
+        """
+        if not self._outcome.done():
+            await asyncio.wait([self._outcome], timeout=timeout)
+        return self._outcome.done()
 
     def __aiter__(self) -> AsyncIterator[Event]:
         return self._iterate()

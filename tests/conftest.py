@@ -19,6 +19,9 @@ settings.register_profile(
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
+# Our own fixtures for users, used by our tests the way users enable them.
+pytest_plugins = ["comfy_async.testing.pytest_plugin"]
+
 TESTS = Path(__file__).resolve().parent
 #: Our own recordings of a real ComfyUI v0.33.0, copied into the suite.
 REAL_COMFYUI = TESTS / "data" / "real_comfyui"

@@ -1,0 +1,356 @@
+"""The live part of a session: jobs, the WebSocket feeding them, and HTTP reconciliation.
+
+:class:`LiveSession` owns the dispatcher, the (lazily opened) :class:`~comfy_async._connection.
+Connection`, the jobs in flight and the background tasks. It implements
+
+* **register before submit** (design invariant 1): a job is registered with the dispatcher and
+  the socket is open before the POST, so events that arrive before the POST returns are kept;
+  any POST failure removes the registration;
+* **reconciliation** (invariant 5): after every reconnect, and for every job silent longer than
+  its check interval, the jobs are looked up over HTTP. One read of the queue covers every job
+  still queued or running; only the others are looked up one by one. The interval adapts: it
+  doubles while a job stays alive and silent, and resets when the job speaks;
+* **self-healing of an orphaned socket** (protocol doc §3.1): when HTTP shows that a job ended
+  although the open socket never said so, the socket is replaced;
+* clean shutdown: :meth:`aclose` optionally drains, then leaves no task, socket or registration.
+
+It talks to the server only through a :class:`SessionBackend`, so it is independent of the REST
+classes and can be driven by fakes in tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from comfy_async._connection import Connection, ConnectionState, ReconnectInfo
+from comfy_async._dispatch import Dispatcher, EventTap
+from comfy_async._tasks import TaskSet
+from comfy_async.errors import ClientClosedError, ComfyError, ConfigurationError
+from comfy_async.events import Event, Reconnected
+from comfy_async.job import Job, JobBackend, JobSnapshot
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Mapping
+
+    from comfy_async.config import ClientOptions
+    from comfy_async.models.prompts import PromptResponse
+
+__all__ = ["LiveSession", "SessionBackend", "SubmitOptions", "new_prompt_id"]
+
+logger = logging.getLogger("comfy_async.session")
+
+# Individual lookups in flight at once during one reconciliation round.
+_LOOKUPS_AT_ONCE = 16
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def new_prompt_id() -> str:
+    """Mint a prompt id the way every server accepts it: a canonical lowercase uuid4."""
+    return str(uuid.uuid4())
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitOptions:
+    """The body fields of a submission beyond the graph (protocol doc §4.1)."""
+
+    number: float | None = None
+    front: bool = False
+    extra_data: Mapping[str, object] | None = None
+    partial_execution_targets: tuple[str, ...] | None = None
+    preview_method: str | None = None
+
+
+class SessionBackend(JobBackend, Protocol):
+    """What the live session needs from the server besides a WebSocket."""
+
+    async def submit(
+        self,
+        prompt: Mapping[str, object],
+        *,
+        prompt_id: str,
+        client_id: str,
+        options: SubmitOptions,
+    ) -> PromptResponse:
+        """POST the prompt; an ambiguous failure is reconciled by looking the id up first."""
+        ...
+
+    async def in_flight(self) -> dict[str, str] | None:
+        """Every queued or running prompt id → ``pending``/``running``; ``None`` if unknowable."""
+        ...
+
+
+class LiveSession:
+    """Jobs in flight, the WebSocket that feeds them, and their reconciliation over HTTP."""
+
+    def __init__(
+        self,
+        backend: SessionBackend,
+        make_connection: Callable[
+            [Callable[[Event], None], Callable[[ReconnectInfo], Awaitable[None]]], Connection
+        ],
+        *,
+        client_id: str,
+        options: ClientOptions,
+        on_reconnect: Callable[[ReconnectInfo], Awaitable[None]] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.client_id = client_id
+        self._backend = backend
+        self._options = options
+        self._clock = clock
+        self._user_on_reconnect = on_reconnect
+        self.dispatcher = Dispatcher(options.limits, clock)
+        self.tasks = TaskSet("comfy_async")
+        self.connection = make_connection(self.dispatcher.dispatch, self._reconnected)
+        self._jobs: dict[str, Job] = {}
+        self._checks: dict[str, tuple[float, float]] = {}  # prompt id → (interval, next check)
+        self._reconciler: asyncio.Task[None] | None = None
+        self._reconciling: asyncio.Lock | None = None
+        self._last_reopen = -float("inf")
+        self._closed = False
+
+    @property
+    def jobs(self) -> Mapping[str, Job]:
+        """The jobs in flight, by prompt id."""
+        return self._jobs
+
+    # ------------------------------------------------------------------ jobs
+
+    def _new_job(self, prompt_id: str, *, node_count: int | None, detach: bool) -> Job:
+        if self._closed:
+            raise ClientClosedError("the session is closed")
+        if prompt_id in self._jobs:
+            raise ConfigurationError(f"prompt id {prompt_id} is already in flight in this session")
+        job = Job(
+            prompt_id,
+            backend=self._backend,
+            tasks=self.tasks,
+            limits=self._options.limits,
+            on_settled=self._settled,
+            node_count=node_count,
+            detach=detach,
+            clock=self._clock,
+        )
+        self._jobs[prompt_id] = job
+        self.dispatcher.register(prompt_id, job)
+        silent = self._options.reconcile.silent_after
+        self._checks[prompt_id] = (silent, self._clock() + silent)
+        return job
+
+    def _settled(self, job: Job) -> None:
+        self._jobs.pop(job.prompt_id, None)
+        self._checks.pop(job.prompt_id, None)
+        self.dispatcher.unregister(job.prompt_id)
+
+    def _forget(self, job: Job) -> None:
+        self._jobs.pop(job.prompt_id, None)
+        self._checks.pop(job.prompt_id, None)
+        self.dispatcher.unregister(job.prompt_id, finished=False)
+
+    async def submit(
+        self,
+        prompt: Mapping[str, object],
+        *,
+        prompt_id: str | None = None,
+        options: SubmitOptions = SubmitOptions(),
+        timeout: float | None = None,
+        detach: bool = False,
+    ) -> Job:
+        """Register a job, make sure the socket is open, then POST the prompt.
+
+        Cancelling the caller while the POST is in flight removes the registration and cancels
+        the prompt on the server if it was queued (unless ``detach``), so nothing runs unseen.
+        """
+        prompt_id = prompt_id or new_prompt_id()
+        if not _CANONICAL_UUID.fullmatch(prompt_id):
+            raise ConfigurationError(
+                f"prompt_id {prompt_id!r} is not a canonical lowercase uuid (the server refuses it)"
+            )
+        job = self._new_job(prompt_id, node_count=len(prompt), detach=detach)
+        try:
+            await self.connection.ensure_open()
+            self._ensure_reconciler()
+            response = await self._backend.submit(
+                prompt, prompt_id=prompt_id, client_id=self.client_id, options=options
+            )
+        except asyncio.CancelledError:
+            self._forget(job)
+            if not detach:  # the POST may have reached the server: make sure it does not run
+                with contextlib.suppress(ComfyError):
+                    self.tasks.spawn(self._backend.cancel(prompt_id, running=False), name="abandon")
+            raise
+        except BaseException:
+            self._forget(job)
+            raise
+        job.accepted(response.number, response.node_errors)
+        if timeout is not None:
+            job.set_deadline(timeout)
+        return job
+
+    async def attach(self, prompt_id: str, *, timeout: float | None = None) -> Job:
+        """Follow a prompt submitted earlier (by this or another process) to its outcome.
+
+        Events already missed are replaced by an immediate HTTP lookup; a prompt found nowhere on
+        consecutive checks ends as lost.
+        """
+        if prompt_id in self._jobs:
+            return self._jobs[prompt_id]
+        job = self._new_job(prompt_id, node_count=None, detach=True)
+        job.accepted(0, {})
+        try:
+            await self.connection.ensure_open()
+        except BaseException:
+            self._forget(job)
+            raise
+        self._ensure_reconciler()
+        if timeout is not None:
+            job.set_deadline(timeout)
+        self.tasks.spawn(self._reconcile([job], source="attach"), name=f"attach {prompt_id}")
+        return job
+
+    def tap(self, *, include_jobs: bool = False) -> EventTap:
+        """A session-wide stream of events (see :meth:`Dispatcher.tap`)."""
+        return self.dispatcher.tap(include_jobs=include_jobs)
+
+    # ------------------------------------------------------------------ reconciliation
+
+    def _ensure_reconciler(self) -> None:
+        if self._reconciler is None and not self._closed:
+            self._reconciling = asyncio.Lock()
+            self._reconciler = self.tasks.spawn(self._watch_silent_jobs(), name="reconciler")
+
+    async def _watch_silent_jobs(self) -> None:
+        policy = self._options.reconcile
+        tick = min(policy.silent_after / 4, 1.0)
+        while True:
+            await asyncio.sleep(tick)
+            self._fail_jobs_if_connection_gave_up()
+            if not policy.enabled or not self._jobs:
+                continue
+            now = self._clock()
+            due = [
+                job for prompt_id, job in list(self._jobs.items()) if self._due(prompt_id, job, now)
+            ]
+            if due:
+                await self._reconcile(due, source="silent job")
+
+    def _due(self, prompt_id: str, job: Job, now: float) -> bool:
+        next_check = self._checks.get(prompt_id, (0.0, 0.0))[1]
+        silent = self._options.reconcile.silent_after
+        if job.last_event_at + silent > now:
+            # it spoke recently: back to the base interval
+            self._checks[prompt_id] = (silent, job.last_event_at + silent)
+            return False
+        return now >= next_check
+
+    async def _reconcile(self, jobs: list[Job], *, source: str) -> None:
+        """Look ``jobs`` up over HTTP and let each settle if its end was missed."""
+        assert self._reconciling is not None
+        policy = self._options.reconcile
+        async with self._reconciling:
+            try:
+                alive = await self._backend.in_flight()
+            except ComfyError as error:
+                logger.info("reconciliation could not read the queue: %s", error)
+                alive = None
+            was_open = self.connection.state is ConnectionState.OPEN
+            pending = [job for job in jobs if not job.done()]
+            # One queue read answers for every job still queued or running.
+            known = {
+                job.prompt_id: JobSnapshot(status=alive[job.prompt_id])
+                for job in pending
+                if alive is not None and job.prompt_id in alive
+            }
+            limit = asyncio.Semaphore(_LOOKUPS_AT_ONCE)
+
+            async def look_up(job: Job) -> JobSnapshot | ComfyError | None:
+                async with limit:
+                    try:
+                        return await self._backend.lookup(job.prompt_id)
+                    except ComfyError as error:
+                        return error
+
+            others = [job for job in pending if job.prompt_id not in known]
+            found = await asyncio.gather(*(look_up(job) for job in others))
+            answers: dict[str, JobSnapshot | ComfyError | None] = dict(known)
+            answers.update(zip((job.prompt_id for job in others), found, strict=True))
+            settled_silently = 0
+            for job in pending:
+                answer = answers[job.prompt_id]
+                if isinstance(answer, ComfyError):
+                    logger.info("could not look up %s: %s", job.prompt_id, answer)
+                    continue
+                job.reconcile(answer, source=source, lost_after=policy.lost_after)
+                self._back_off(job)
+                if job.done() and answer is not None and answer.terminal:
+                    settled_silently += 1
+            if settled_silently and was_open and source == "silent job":
+                self._suspect_orphaned_socket(settled_silently)
+
+    def _back_off(self, job: Job) -> None:
+        policy = self._options.reconcile
+        interval, _ = self._checks.get(job.prompt_id, (policy.silent_after, 0.0))
+        interval = min(interval * 2, policy.max_silent_after)
+        self._checks[job.prompt_id] = (interval, self._clock() + interval)
+
+    def _suspect_orphaned_socket(self, count: int) -> None:
+        # The socket is open but missed the end of jobs: the server may have dropped its sid
+        # (protocol doc §3.1). A new socket fixes that; at most once per silent interval.
+        now = self._clock()
+        if now - self._last_reopen < self._options.reconcile.silent_after:
+            return
+        self._last_reopen = now
+        logger.warning("%d job(s) ended without a word on the open socket: replacing it", count)
+        self.connection.reopen()
+
+    async def _reconnected(self, info: ReconnectInfo) -> None:
+        marker = Reconnected(attempt=info.attempt, downtime=info.downtime)
+        self.dispatcher.dispatch(marker)
+        self.dispatcher.broadcast(
+            lambda prompt_id: Reconnected(
+                attempt=info.attempt, downtime=info.downtime, prompt_id=prompt_id
+            )
+        )
+        if self._user_on_reconnect is not None:
+            await self._user_on_reconnect(info)
+        if self._jobs and self._reconciling is not None:
+            jobs = list(self._jobs.values())
+            self.tasks.spawn(self._reconcile(jobs, source="reconnect"), name="reconcile")
+
+    def _fail_jobs_if_connection_gave_up(self) -> None:
+        error = self.connection.error
+        if self.connection.state is ConnectionState.FAILED and error is not None:
+            for job in list(self._jobs.values()):
+                job.fail(error)
+
+    # ------------------------------------------------------------------ shutdown
+
+    async def aclose(self, *, drain: bool = False, timeout: float | None = None) -> None:
+        """Close the session; with ``drain``, first wait (up to ``timeout``) for jobs to end.
+
+        Jobs still in flight then end with :class:`~comfy_async.errors.ClientClosedError` here
+        (they go on running on the server: re-attach them later by prompt id).
+        """
+        if self._closed:
+            return
+        if drain and self._jobs:
+            waiters = [asyncio.ensure_future(job.wait()) for job in list(self._jobs.values())]
+            await asyncio.wait(waiters, timeout=timeout)
+            for waiter in waiters:
+                waiter.cancel()
+        self._closed = True
+        for job in list(self._jobs.values()):
+            job.detach()
+            job.fail(ClientClosedError("the session was closed before the job ended"))
+        await self.connection.aclose()
+        await self.tasks.aclose()
+        self.dispatcher.close()
+        self._jobs.clear()
+        self._checks.clear()

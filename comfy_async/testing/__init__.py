@@ -1,0 +1,48 @@
+"""comfy_async.testing: a faithful fake ComfyUI / Comfy Cloud server for tests, with fault knobs.
+
+Not imported by ``comfy_async`` itself; import it in tests::
+
+    from comfy_async.testing import FakeComfyServer
+
+    async with FakeComfyServer(time_scale=0.01) as server:
+        ...  # server.url, server.ws_url(client_id), server.faults
+
+* :class:`FakeComfyServer` — the server (local or Cloud flavour), an async context manager.
+* :class:`Faults` — its fault knobs (``server.faults``) and frames to inject.
+* :class:`NodeBehaviour` / :class:`BehaviourRegistry` — what simulated nodes do.
+* :class:`PromptValidator` / :class:`TopLevelValidator` / :class:`ValidationOutcome` — the seam
+  that accepts or rejects submitted graphs.
+* ``comfy_async.testing.pytest_plugin`` — fixtures ``comfy_server`` and ``comfy_cloud_server``
+  (enable with ``pytest_plugins = ["comfy_async.testing.pytest_plugin"]``).
+* ``python -m comfy_async.testing`` — run it standalone.
+"""
+
+from __future__ import annotations
+
+from comfy_async.testing.behaviours import BehaviourRegistry, NodeBehaviour
+from comfy_async.testing.faults import (
+    Faults,
+    malformed_binary_frame,
+    malformed_text_frame,
+    oversize_frame,
+    unknown_binary_frame,
+    unknown_text_frame,
+)
+from comfy_async.testing.server import FakeComfyServer, PromptRecord
+from comfy_async.testing.validation import PromptValidator, TopLevelValidator, ValidationOutcome
+
+__all__ = [
+    "BehaviourRegistry",
+    "FakeComfyServer",
+    "Faults",
+    "NodeBehaviour",
+    "PromptRecord",
+    "PromptValidator",
+    "TopLevelValidator",
+    "ValidationOutcome",
+    "malformed_binary_frame",
+    "malformed_text_frame",
+    "oversize_frame",
+    "unknown_binary_frame",
+    "unknown_text_frame",
+]

@@ -1,0 +1,92 @@
+"""``python -m comfy_async.testing``: run the fake server standalone until Ctrl-C or SIGTERM.
+
+Example::
+
+    python -m comfy_async.testing --port 8188 --time-scale 0.1 --node-duration KSampler=3
+
+It prints its URL (and, with ``--cloud``, its API key) on one line and serves loopback
+addresses only. Nothing here is imported by the library.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+
+from comfy_async.testing.server import FakeComfyServer
+
+__all__ = ["main", "parse_args"]
+
+
+def _duration(text: str) -> tuple[str, float]:
+    name, sep, seconds = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected CLASS=SECONDS, got {text!r}")
+    try:
+        return name, float(seconds)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {seconds!r}") from None
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line of the standalone fake server."""
+    parser = argparse.ArgumentParser(
+        prog="python -m comfy_async.testing",
+        description="Run a fake ComfyUI (or Comfy Cloud) server for trying clients out.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind")
+    parser.add_argument("--port", type=int, default=8188, help="port (0: a free one)")
+    parser.add_argument("--cloud", action="store_true", help="serve the Comfy Cloud flavour")
+    parser.add_argument("--api-key", help="Cloud API key (random when omitted)")
+    parser.add_argument("--object-info", help="object_info JSON (or .json.gz) to serve")
+    parser.add_argument("--time-scale", type=float, default=1.0, help="multiplies durations")
+    parser.add_argument(
+        "--node-duration",
+        type=_duration,
+        action="append",
+        default=[],
+        metavar="CLASS=SECONDS",
+        help="duration of one node class (repeatable)",
+    )
+    return parser.parse_args(argv)
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    server = FakeComfyServer(
+        flavour="cloud" if args.cloud else "local",
+        host=args.host,
+        port=args.port,
+        api_key=args.api_key,
+        object_info=args.object_info,
+        time_scale=args.time_scale,
+        node_durations=dict(args.node_duration),
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    async with server:
+        line = f"fake ComfyUI listening on {server.url}"
+        if server.cloud:
+            line += f" (cloud, api key {server.api_key})"
+        print(line, flush=True)  # noqa: T201 - the command's output
+        await stop.wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run until interrupted; returns the exit status."""
+    args = parse_args(argv)
+    try:
+        asyncio.run(_serve(args))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)  # noqa: T201
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,493 @@
+"""``FakeComfyServer``: an in-process ComfyUI (or Comfy Cloud) for tests, on aiohttp's web server.
+
+Usage::
+
+    async with FakeComfyServer(time_scale=0.01) as server:
+        async with aiohttp.ClientSession() as http:
+            await http.post(f"{server.url}/api/prompt", json={"prompt": graph, "client_id": "me"})
+        ...  # connect to server.ws_url("me") to see the events
+
+The server binds a loopback address (port 0 picks a free port; :meth:`FakeComfyServer.restart`
+reuses the port and, like a real in-memory server, loses the queue, history and cache). It
+serves every route of protocol doc §2 with and without the ``/api`` prefix exactly as a real
+server mounts them (``/api/jobs`` also as ``/api/api/jobs``; ``/internal`` unprefixed only), the
+WebSocket at ``/ws`` and ``/api/ws``, and simulates execution (``comfy_async.testing.behaviours``).
+``flavour="cloud"`` serves the Comfy Cloud variant (``/api`` only, API key, signed ``/view``
+redirects to a second origin, several jobs at once). Fault knobs live on :attr:`faults`.
+
+This module owns the server's lifecycle and the wiring of routes, middlewares and state; the
+behaviour of each route lives in the ``_routes_*`` modules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gzip
+import ipaddress
+import random
+import secrets
+import shutil
+import tempfile
+from collections import Counter
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Self, TypeAlias
+from urllib.parse import urlsplit
+
+import orjson
+from aiohttp import web
+
+from comfy_async.testing._cloud import SignedOrigin, auth_middleware, view_redirect
+from comfy_async.testing._context import ServerContext
+from comfy_async.testing._executor import Executor
+from comfy_async.testing._files import FileStore
+from comfy_async.testing._hub import Hub
+from comfy_async.testing._responses import empty, text
+from comfy_async.testing._routes_misc import misc_routes
+from comfy_async.testing._routes_prompt import prompt_routes
+from comfy_async.testing._store import History, PromptQueue
+from comfy_async.testing.behaviours import BehaviourRegistry
+from comfy_async.testing.faults import Faults
+from comfy_async.testing.validation import TopLevelValidator
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Mapping
+    from types import TracebackType
+
+    from comfy_async.testing.behaviours import BehaviourSource
+    from comfy_async.testing.validation import PromptValidator
+
+__all__ = ["DEFAULT_MAX_UPLOAD_SIZE", "FakeComfyServer", "PromptRecord", "RouteSpec"]
+
+DEFAULT_MAX_UPLOAD_SIZE = 100 * 1024 * 1024
+Handler: TypeAlias = "Callable[[web.Request], Awaitable[web.StreamResponse]]"
+
+
+@dataclass(frozen=True, slots=True)
+class RouteSpec:
+    """One handler and where it is mounted.
+
+    ``template`` is written as in ``comfy_async._routes`` (no ``/api``). ``scope``: ``both``
+    (with and without ``/api``), ``jobs`` (``/api`` and ``/api/api``), ``api`` (``/api`` only),
+    ``root`` (unprefixed only, not on Cloud), ``ws`` (``/ws`` and ``/api/ws``).
+    """
+
+    method: str
+    template: str
+    handler: Handler
+    scope: Literal["both", "jobs", "api", "root", "ws"] = "both"
+
+    def paths(self, *, cloud: bool) -> list[str]:
+        """The paths this route answers on."""
+        if self.scope == "ws":
+            return ["/ws", "/api/ws"]
+        if cloud:
+            return [] if self.scope == "root" else ["/api" + self.template]
+        api = "/api" + self.template
+        return {
+            "both": [self.template, api],
+            "jobs": [api, "/api" + api],
+            "api": [api],
+            "root": [self.template],
+        }[self.scope]
+
+
+@dataclass(frozen=True, slots=True)
+class PromptRecord:
+    """One ``POST /prompt`` as received: the id sent (if any), the id queued, the status."""
+
+    sent_prompt_id: str | None
+    prompt_id: str | None
+    status: int
+    client_id: object
+    body: dict[str, Any] | None
+
+
+_DEFAULT_OBJECT_INFO: tuple[bytes, dict[str, dict[str, object]]] | None = None
+
+
+def _load_object_info(source: str | Path | Mapping[str, object] | None) -> tuple[bytes, Any]:
+    global _DEFAULT_OBJECT_INFO  # noqa: PLW0603 - parsed once per process, read-only after
+    if source is None:
+        if _DEFAULT_OBJECT_INFO is None:
+            data = resources.files("comfy_async.testing").joinpath("data/object_info.json.gz")
+            raw = gzip.decompress(data.read_bytes())
+            _DEFAULT_OBJECT_INFO = (raw, orjson.loads(raw))
+        return _DEFAULT_OBJECT_INFO
+    if isinstance(source, (str, Path)):
+        raw = Path(source).read_bytes()
+        if str(source).endswith(".gz"):
+            raw = gzip.decompress(raw)
+        return raw, orjson.loads(raw)
+    return orjson.dumps(source), dict(source)
+
+
+def _server_info() -> dict[str, Any]:
+    data = resources.files("comfy_async.testing").joinpath("data/server_info.json")
+    return orjson.loads(data.read_bytes())  # type: ignore[no-any-return]
+
+
+def _check_loopback(host: str) -> None:
+    if host == "localhost":
+        return
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise ValueError(f"the fake server binds loopback addresses only, not {host!r}")
+
+
+class FakeComfyServer:
+    """A fake ComfyUI / Comfy Cloud server (see the module docstring).
+
+    Args:
+        flavour: ``"local"`` (self-hosted ComfyUI) or ``"cloud"`` (Comfy Cloud).
+        host: a loopback address to bind.
+        port: ``0`` for a free port (the real one is :attr:`port` after start).
+        api_key: the Cloud key (required on Cloud; a random one when ``None``).
+        object_info: the node catalogue: a path (``.json`` or ``.json.gz``), a mapping, or
+            ``None`` for the recorded real-server catalogue (890 classes incl. probe nodes).
+        time_scale: multiplies every simulated duration (``0`` runs as fast as possible).
+        behaviours: ``class_type`` → behaviour registrations (see ``behaviours``).
+        node_durations: ``class_type`` → seconds, overriding only the duration.
+        default_duration: seconds for nodes without a registered or derived behaviour.
+        sampler_duration: seconds for nodes with a ``steps`` input.
+        history_max_items: history cap (oldest evicted; a real server keeps 10,000).
+        max_upload_size: request body limit (413 above it).
+        validator: the graph validator (default :class:`~.validation.TopLevelValidator`).
+        cloud_concurrency: prompts running at once on Cloud.
+        orphaning_bug: reproduce the reconnect-orphaning bug (protocol doc §3.1).
+        sequential_sends: send to sockets one after another (a stalled reader stalls everyone).
+        ws_send_buffer: when set, the socket send buffer and write-buffer limit of every
+            WebSocket in bytes (small values make flow control bite quickly).
+        base_dir: where input/output/temp/user live (a temporary folder, removed on close,
+            when ``None``).
+        redirect_host: the loopback address of the Cloud signed-URL origin.
+        seed: seeds the random parts (temp file prefix) for reproducible names.
+
+    """
+
+    def __init__(
+        self,
+        *,
+        flavour: Literal["local", "cloud"] = "local",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        api_key: str | None = None,
+        object_info: str | Path | Mapping[str, object] | None = None,
+        time_scale: float = 1.0,
+        behaviours: Mapping[str, BehaviourSource] | None = None,
+        node_durations: Mapping[str, float] | None = None,
+        default_duration: float = 0.0,
+        sampler_duration: float = 1.0,
+        history_max_items: int = 10_000,
+        max_upload_size: int = DEFAULT_MAX_UPLOAD_SIZE,
+        validator: PromptValidator | None = None,
+        cloud_concurrency: int = 3,
+        orphaning_bug: bool = True,
+        sequential_sends: bool = True,
+        ws_send_buffer: int | None = None,
+        base_dir: str | Path | None = None,
+        redirect_host: str = "127.0.0.2",
+        seed: int | None = None,
+    ) -> None:
+        _check_loopback(host)
+        _check_loopback(redirect_host)
+        if flavour not in {"local", "cloud"}:
+            raise ValueError(f"flavour must be 'local' or 'cloud', not {flavour!r}")
+        self.flavour = flavour
+        self.host = host
+        self._port = port
+        self.api_key = api_key or ("fake-" + secrets.token_hex(8))
+        self._object_info_bytes, self._object_info = _load_object_info(object_info)
+        self._info = _server_info()
+        self.time_scale = time_scale
+        self.behaviours = BehaviourRegistry(
+            self._object_info, default_duration=default_duration, sampler_duration=sampler_duration
+        )
+        for class_type, behaviour in (behaviours or {}).items():
+            self.behaviours.register(class_type, behaviour)
+        for class_type, seconds in (node_durations or {}).items():
+            self.behaviours.set_duration(class_type, seconds)
+        self.history_max_items = history_max_items
+        self.max_upload_size = max_upload_size
+        self._validator: PromptValidator = validator or TopLevelValidator()
+        self.cloud_concurrency = cloud_concurrency
+        self.ws_send_buffer = ws_send_buffer
+        self.redirect_host = redirect_host
+        self._owns_base = base_dir is None
+        self.base_dir = Path(base_dir or tempfile.mkdtemp(prefix="comfy-fake-")).resolve()
+        self._rng = random.Random(seed)  # noqa: S311 - file names, not secrets
+        self.faults = Faults(
+            lambda: self._ctx.hub if self._ctx else None,
+            orphaning_bug=orphaning_bug,
+            sequential=sequential_sends,
+        )
+        #: ``"METHOD /template"`` → requests served (``/api`` prefix not part of the key).
+        self.request_counts: Counter[str] = Counter()
+        #: Every ``POST /prompt`` received, in order (accepted or not).
+        self.prompt_posts: list[PromptRecord] = []
+        self._files = FileStore(self.base_dir, rng=self._rng)
+        self._ctx: ServerContext | None = None
+        self._runner: web.AppRunner | None = None
+        self._origin: SignedOrigin | None = None
+
+    # ------------------------------------------------------------------ public surface
+
+    @property
+    def validator(self) -> PromptValidator:
+        """The graph validator (settable at any time; see ``comfy_async.testing.validation``)."""
+        return self._validator
+
+    @validator.setter
+    def validator(self, validator: PromptValidator) -> None:
+        self._validator = validator
+        if self._ctx is not None:
+            self._ctx.validator = validator
+
+    @property
+    def cloud(self) -> bool:
+        """Whether this is the Comfy Cloud flavour."""
+        return self.flavour == "cloud"
+
+    @property
+    def port(self) -> int:
+        """The bound port (the requested one before start)."""
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """The base URL, e.g. ``http://127.0.0.1:8188``."""
+        return f"http://{self.host}:{self._port}"
+
+    def ws_url(self, client_id: str | None = None, *, path: str = "/ws") -> str:
+        """The WebSocket URL for ``client_id`` (with the ``token`` on Cloud)."""
+        params = []
+        if client_id is not None:
+            params.append(f"clientId={client_id}")
+        if self.cloud:
+            params.append(f"token={self.api_key}")
+        query = "?" + "&".join(params) if params else ""
+        return f"ws://{self.host}:{self._port}{path}{query}"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Headers a client needs on HTTP requests (the API key on Cloud)."""
+        return {"X-API-Key": self.api_key} if self.cloud else {}
+
+    @property
+    def signed_url_requests(self) -> list[dict[str, str]]:
+        """Cloud: the headers of every request the signed-URL origin received."""
+        return self._origin.requests if self._origin is not None else []
+
+    def posts_for(self, prompt_id: str) -> int:
+        """How many ``POST /prompt`` requests were accepted with this prompt id."""
+        return sum(1 for record in self.prompt_posts if record.prompt_id == prompt_id)
+
+    @property
+    def queue_remaining(self) -> int:
+        """Pending plus running prompts."""
+        return self._context.queue.remaining
+
+    @property
+    def slow_socket_drops(self) -> int:
+        """Frames dropped for slow sockets (only with ``sequential_sends`` off)."""
+        return self._context.hub.dropped
+
+    @property
+    def _context(self) -> ServerContext:
+        if self._ctx is None:
+            raise RuntimeError("the fake server is not running")
+        return self._ctx
+
+    async def wait_idle(self, limit: float = 10.0) -> None:
+        """Wait until nothing is queued or running and every queued frame was handed out."""
+        async with asyncio.timeout(limit):
+            while True:
+                ctx = self._context
+                if ctx.queue.remaining == 0 and ctx.hub.backlog == 0:
+                    return
+                await asyncio.sleep(0.005)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        """Bind and serve (the port chosen at the first start is kept for restarts)."""
+        if self._runner is not None:
+            raise RuntimeError("the fake server is already running")
+        if self.cloud and self._origin is None:
+            self._origin = SignedOrigin(self._files, self.redirect_host)
+            await self._origin.start()
+        ctx = self._build_context()
+        app = web.Application(
+            client_max_size=self.max_upload_size, middlewares=self._middlewares(ctx)
+        )
+        for route in [*prompt_routes(ctx, PromptRecord), *misc_routes(ctx)]:
+            spec = route
+            if self.cloud and spec.template == "/view" and self._origin is not None:
+                spec = RouteSpec("GET", "/view", view_redirect(self._files, self._origin))
+            handler = self._counted(ctx, spec)
+            for path in spec.paths(cloud=self.cloud):
+                app.router.add_route(spec.method, path, handler)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self._port, reuse_address=True)
+        await site.start()
+        self._port = runner.addresses[0][1]
+        self._runner, self._ctx = runner, ctx
+        ctx.hub.start()
+        ctx.executor.start()
+
+    async def close(self) -> None:
+        """Stop serving (sockets get a close frame) and remove the temporary folder."""
+        await self._stop(abort=False)
+        if self._origin is not None:
+            await self._origin.close()
+            self._origin = None
+        if self._owns_base:
+            shutil.rmtree(self.base_dir, ignore_errors=True)
+
+    async def restart(self) -> None:
+        """Die and come back on the same port: sockets are cut, queue/history/cache lost."""
+        await self._stop(abort=True)
+        self._files.clear_temp()
+        await self.start()
+
+    async def _stop(self, *, abort: bool) -> None:
+        ctx, runner = self._ctx, self._runner
+        self._ctx, self._runner = None, None
+        if ctx is not None:
+            await ctx.executor.close()
+            await ctx.hub.close(abort=abort)
+        if runner is not None:
+            await runner.cleanup()
+
+    # ------------------------------------------------------------------ wiring
+
+    def _build_context(self) -> ServerContext:
+        hub = Hub(
+            cloud=self.cloud,
+            orphaning_bug=self.faults.orphaning_bug,
+            sequential=self.faults.sequential_sends,
+            features=self._features(),
+            send_buffer=self.ws_send_buffer,
+        )
+        queue = PromptQueue(on_change=lambda: None)
+        history = History(self.history_max_items)
+        holder: list[ServerContext] = []
+        executor = Executor(
+            queue=queue,
+            history=history,
+            hub=hub,
+            files=self._files,
+            behaviours=self.behaviours,
+            time_scale=self.time_scale,
+            cloud=self.cloud,
+            concurrency=self.cloud_concurrency,
+            log=lambda line: holder[0].log(line),  # noqa: PLW0108 - bound later
+        )
+        ctx = ServerContext(
+            cloud=self.cloud,
+            api_key=self.api_key,
+            features=self._features(),
+            object_info=self._object_info,
+            object_info_bytes=self._object_info_bytes,
+            info=self._info,
+            max_upload_size=self.max_upload_size,
+            queue=queue,
+            history=history,
+            hub=hub,
+            executor=executor,
+            files=self._files,
+            faults=self.faults,
+            validator=self._validator,
+            behaviours=self.behaviours,
+            prompt_posts=self.prompt_posts,
+            request_counts=self.request_counts,
+        )
+        holder.append(ctx)
+
+        def announce() -> None:
+            from comfy_async.testing._hub import Target  # noqa: PLC0415
+
+            hub.send("status", {"status": ctx.status()}, Target())
+
+        queue.on_change = announce
+        return ctx
+
+    def _features(self) -> dict[str, object]:
+        return {
+            "supports_preview_metadata": True,
+            "supports_model_type_tags": True,
+            "max_upload_size": self.max_upload_size,
+            "extension": {"manager": {"supports_v4": True}},
+            "node_replacements": True,
+            "assets": False,
+        }
+
+    def _counted(self, ctx: ServerContext, spec: RouteSpec) -> Handler:
+        key = f"{spec.method} {spec.template}"
+
+        async def handler(request: web.Request) -> web.StreamResponse:
+            ctx.request_counts[key] += 1
+            fault = ctx.faults.take_route_fault(spec.method, spec.template)
+            if fault is not None:
+                if fault.delay:
+                    await asyncio.sleep(fault.delay)
+                if fault.status is not None:
+                    headers = {}
+                    if fault.retry_after is not None:
+                        headers["Retry-After"] = f"{fault.retry_after:g}"
+                    return web.Response(status=fault.status, headers=headers)
+            return await spec.handler(request)
+
+        return handler
+
+    def _middlewares(self, ctx: ServerContext) -> list[Any]:
+        max_size = self.max_upload_size
+
+        @web.middleware
+        async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+            if not ctx.cloud:
+                if request.headers.get("Sec-Fetch-Site") == "cross-site":
+                    return empty(403)
+                host, origin = request.headers.get("Host"), request.headers.get("Origin")
+                if host and origin and _is_loopback(host) and urlsplit(origin).netloc != host:
+                    return empty(403)  # §1: a browser-style cross-site request
+                if request.method == "OPTIONS":
+                    return empty(200)
+            try:
+                return await handler(request)
+            except web.HTTPRequestEntityTooLarge:
+                return text(f"Maximum request body size {max_size} exceeded.", 413)
+            except web.HTTPNotFound:
+                return web.Response(status=404, content_type="application/octet-stream")
+
+        middlewares: list[Any] = [guard]
+        if self.cloud:
+            middlewares.append(auth_middleware(self.api_key))
+        return middlewares
+
+
+def _is_loopback(host: str) -> bool:
+    name = urlsplit(f"//{host}").hostname or ""
+    if name == "localhost":
+        return True
+    with contextlib.suppress(ValueError):
+        return ipaddress.ip_address(name).is_loopback
+    return False
