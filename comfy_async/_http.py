@@ -250,7 +250,11 @@ class HttpClient:
         await self._sleep(seconds)
 
     async def aclose(self) -> None:
-        """Close the sessions this client created (a borrowed one stays open). Idempotent."""
+        """Close the sessions this client created (a borrowed one stays open). Idempotent.
+
+        Requests still in flight on an owned session fail; cancelling the close leaves the
+        client marked closed.
+        """
         self._closed = True
         anonymous, self._anonymous = self._anonymous, None
         if anonymous is not None:
@@ -309,6 +313,8 @@ class HttpClient:
     ) -> T:
         """Send ``route`` and decode its body with ``decode`` (a cached msgspec decoder).
 
+        Cancelling abandons the request, as for :meth:`request`.
+
         Raises:
             DecodeError: the body does not have the shape the route promises.
             HTTPStatusError, TransportError: as :meth:`request`.
@@ -337,7 +343,8 @@ class HttpClient:
         """Open ``route`` for streaming; read the body by iterating the :class:`Download`.
 
         Only the read timeout applies to the body, never a total one. Opening is retried per the
-        policy; a failure while streaming is not. Leaving the block closes the response.
+        policy; a failure while streaming is not. Leaving the block, by an error or a
+        cancellation too, closes the response.
 
         Raises:
             DownloadTooLargeError: ``Content-Length`` (or the bytes received) exceed ``max_bytes``.

@@ -198,7 +198,8 @@ class ComfyClient:
         """Close the session: its own aiohttp session (a borrowed one stays open). Idempotent.
 
         Requests in flight fail with :class:`~comfy_async.errors.ClientClosedError` or a
-        transport error; later calls raise ``ClientClosedError``.
+        transport error; later calls raise ``ClientClosedError``. Cancelling the close still
+        leaves the session closed to new requests.
         """
         await self._http.aclose()
 

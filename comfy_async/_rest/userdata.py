@@ -86,7 +86,10 @@ class UserData(Namespace):
 
 
 class Settings(Namespace):
-    """The user's frontend settings: ``comfy.settings``."""
+    """The user's frontend settings: ``comfy.settings``.
+
+    Reads can be cancelled harmlessly; a cancelled write may or may not have happened.
+    """
 
     __slots__ = ()
 
@@ -111,7 +114,10 @@ class Settings(Namespace):
 
 
 class Users(Namespace):
-    """The server's users (``--multi-user``): ``comfy.users``."""
+    """The server's users (``--multi-user``): ``comfy.users``.
+
+    Reading can be cancelled harmlessly; see :meth:`create` for creating.
+    """
 
     __slots__ = ()
 
