@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from yarl import URL
 
-__all__ = ["Credentials", "origin_of", "same_origin"]
+__all__ = ["Credentials", "origin_of"]
 
 API_KEY_HEADER: Final = "X-API-Key"
 USER_HEADER: Final = "comfy-user"
@@ -37,11 +37,6 @@ def origin_of(url: URL) -> tuple[str, str, int | None]:
     scheme = {"ws": "http", "wss": "https"}.get(url.scheme, url.scheme)
     port = url.port if url.port is not None else _DEFAULT_PORTS.get(url.scheme)
     return scheme, (url.host or "").lower(), port
-
-
-def same_origin(a: URL, b: URL) -> bool:
-    """Whether two URLs share scheme, host and port."""
-    return origin_of(a) == origin_of(b)
 
 
 class Credentials:

@@ -220,6 +220,8 @@ class HttpClient:
 
     def _anonymous_session(self) -> aiohttp.ClientSession:
         """The credential-free session for other origins (signed storage URLs): no cookies."""
+        if self._closed:
+            raise ClientClosedError("the session is closed")
         if self._anonymous is None:
             self._anonymous = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())
         return self._anonymous

@@ -11,6 +11,7 @@ from email.utils import formatdate
 import aiohttp
 import pytest
 from aiohttp import web
+from yarl import URL
 
 from comfy_async._auth import Credentials
 from comfy_async._http import HttpClient
@@ -134,7 +135,8 @@ def test_credentials_stay_on_their_origin() -> None:
     creds = Credentials(home, api_key=KEY, bearer_token=TOKEN, headers={"X-Proxy": TOKEN})
     assert creds.headers_for(home.with_path("/api/queue"))["X-API-Key"] == KEY
     for other in ("http://127.0.0.2:8188/", "https://127.0.0.1:8188/", "http://127.0.0.1:8189/"):
-        assert creds.headers_for(home.join(aiohttp.client.URL(other))) == {}
+        assert creds.headers_for(URL(other)) == {}
+    assert creds.headers_for(URL("ws://127.0.0.1:8188/ws"))["X-API-Key"] == KEY  # same origin
 
 
 def test_retry_after_parsing() -> None:
