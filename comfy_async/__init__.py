@@ -36,27 +36,36 @@ from comfy_async.errors import (
 )
 
 if TYPE_CHECKING:
+    from comfy_async._batch import BatchOutcome
+    from comfy_async._connection import ConnectionState, ReconnectInfo
     from comfy_async._rest.prompts import new_prompt_id
     from comfy_async.client import ComfyClient
+    from comfy_async.job import Job, JobProgress, JobResult
 
 __all__ = [
     "USE_CLIENT_DEFAULT",
     "AuthenticationError",
     "Backoff",
+    "BatchOutcome",
     "ClientOptions",
     "ComfyClient",
     "ComfyError",
+    "ConnectionState",
     "ExecutionError",
     "HTTPStatusError",
     "HeartbeatPolicy",
+    "Job",
     "JobCancelled",
     "JobError",
     "JobInterrupted",
     "JobLost",
+    "JobProgress",
+    "JobResult",
     "JobTimeout",
     "PromptValidationError",
     "ProtocolError",
     "ReconcilePolicy",
+    "ReconnectInfo",
     "ReconnectPolicy",
     "RetryPolicy",
     "StreamLimits",
@@ -69,7 +78,16 @@ __version__ = "0.1.0"
 
 # The session pulls in aiohttp; it is imported on first use so that the sans-I/O core
 # (``comfy_async.protocol``, events, models) stays importable without any network stack.
-_LAZY = {"ComfyClient": "comfy_async.client", "new_prompt_id": "comfy_async._rest.prompts"}
+_LAZY = {
+    "BatchOutcome": "comfy_async._batch",
+    "ComfyClient": "comfy_async.client",
+    "ConnectionState": "comfy_async._connection",
+    "Job": "comfy_async.job",
+    "JobProgress": "comfy_async.job",
+    "JobResult": "comfy_async.job",
+    "ReconnectInfo": "comfy_async._connection",
+    "new_prompt_id": "comfy_async._rest.prompts",
+}
 
 
 def __getattr__(name: str) -> object:

@@ -308,7 +308,8 @@ class Connection:
         self.connects += 1
         self._ws = ws
         self._protocol = ProtocolState()
-        await ws.send_str(FEATURE_FLAGS_HELLO)  # must be the first JSON message (§3.1)
+        if self._options.preview_metadata:
+            await ws.send_str(FEATURE_FLAGS_HELLO)  # must be the first JSON message (§3.1)
         return ws
 
     async def _read(self, ws: aiohttp.ClientWebSocketResponse[bool]) -> str:

@@ -25,12 +25,12 @@ import contextlib
 import logging
 import re
 import time
-import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from comfy_async._connection import Connection, ConnectionState, ReconnectInfo
 from comfy_async._dispatch import Dispatcher, EventTap
+from comfy_async._rest.prompts import new_prompt_id
 from comfy_async._tasks import TaskSet
 from comfy_async.errors import ClientClosedError, ComfyError, ConfigurationError
 from comfy_async.events import Event, Reconnected
@@ -42,18 +42,13 @@ if TYPE_CHECKING:
     from comfy_async.config import ClientOptions
     from comfy_async.models.prompts import PromptResponse
 
-__all__ = ["LiveSession", "SessionBackend", "SubmitOptions", "new_prompt_id"]
+__all__ = ["LiveSession", "SessionBackend", "SubmitOptions"]
 
 logger = logging.getLogger("comfy_async.session")
 
 # Individual lookups in flight at once during one reconciliation round.
 _LOOKUPS_AT_ONCE = 16
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-
-
-def new_prompt_id() -> str:
-    """Mint a prompt id the way every server accepts it: a canonical lowercase uuid4."""
-    return str(uuid.uuid4())
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,13 +103,26 @@ class LiveSession:
         self._user_on_reconnect = on_reconnect
         self.dispatcher = Dispatcher(options.limits, clock)
         self.tasks = TaskSet("comfy_async")
-        self.connection = make_connection(self.dispatcher.dispatch, self._reconnected)
+        self._make_connection = make_connection
+        self._connection: Connection | None = None
         self._jobs: dict[str, Job] = {}
         self._checks: dict[str, tuple[float, float]] = {}  # prompt id → (interval, next check)
         self._reconciler: asyncio.Task[None] | None = None
         self._reconciling: asyncio.Lock | None = None
         self._last_reopen = -float("inf")
         self._closed = False
+
+    @property
+    def connection(self) -> Connection:
+        """The session's WebSocket (built on first use, inside the event loop; opened lazily)."""
+        if self._connection is None:
+            self._connection = self._make_connection(self.dispatcher.dispatch, self._reconnected)
+        return self._connection
+
+    @property
+    def connection_state(self) -> ConnectionState:
+        """The state of the WebSocket (``IDLE`` until first needed)."""
+        return ConnectionState.IDLE if self._connection is None else self._connection.state
 
     @property
     def jobs(self) -> Mapping[str, Job]:
@@ -260,7 +268,7 @@ class LiveSession:
             except ComfyError as error:
                 logger.info("reconciliation could not read the queue: %s", error)
                 alive = None
-            was_open = self.connection.state is ConnectionState.OPEN
+            was_open = self.connection_state is ConnectionState.OPEN
             pending = [job for job in jobs if not job.done()]
             # One queue read answers for every job still queued or running.
             known = {
@@ -325,8 +333,11 @@ class LiveSession:
             self.tasks.spawn(self._reconcile(jobs, source="reconnect"), name="reconcile")
 
     def _fail_jobs_if_connection_gave_up(self) -> None:
-        error = self.connection.error
-        if self.connection.state is ConnectionState.FAILED and error is not None:
+        connection = self._connection
+        if connection is None:
+            return
+        error = connection.error
+        if connection.state is ConnectionState.FAILED and error is not None:
             for job in list(self._jobs.values()):
                 job.fail(error)
 
@@ -349,7 +360,8 @@ class LiveSession:
         for job in list(self._jobs.values()):
             job.detach()
             job.fail(ClientClosedError("the session was closed before the job ended"))
-        await self.connection.aclose()
+        if self._connection is not None:
+            await self._connection.aclose()
         await self.tasks.aclose()
         self.dispatcher.close()
         self._jobs.clear()

@@ -3,8 +3,10 @@
 A session owns one :class:`~comfy_async._http.HttpClient` (base URL, route table, credentials,
 the aiohttp session) and exposes the REST surface as namespaces: ``prompts``, ``queue``,
 ``history``, ``jobs``, ``files``, ``system``, ``models``, ``userdata``, ``settings``, ``users``.
-The live side (the WebSocket, ``submit()`` and ``Job`` handles) builds on the same HTTP client
-and ``client_id``. The session never shows a secret: not in ``repr()``, logs or errors.
+The live side — one WebSocket opened on first need, ``submit()`` returning
+:class:`~comfy_async.job.Job` handles, reconciliation over HTTP — is a
+:class:`~comfy_async._session.LiveSession` built on the same HTTP client and ``client_id``.
+The session never shows a secret: not in ``repr()``, logs or errors.
 
 This module does no I/O of its own and does not import aiohttp at runtime.
 """
@@ -16,7 +18,10 @@ from typing import TYPE_CHECKING, Final, Literal, Self
 
 from yarl import URL
 
+from comfy_async._batch import BatchOutcome, run_batch
+from comfy_async._connection import Connection, ConnectionState, ReconnectInfo
 from comfy_async._http import HttpClient
+from comfy_async._http_backend import HttpJobBackend
 from comfy_async._rest import (
     Files,
     History,
@@ -30,16 +35,21 @@ from comfy_async._rest import (
     Users,
 )
 from comfy_async._routes import CLOUD, LOCAL
+from comfy_async._session import LiveSession, SubmitOptions
 from comfy_async.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
+    from pathlib import Path
     from types import TracebackType
 
     import aiohttp
 
+    from comfy_async._dispatch import EventTap
     from comfy_async._routes import RouteTable
     from comfy_async.config import ClientOptions
+    from comfy_async.events import Event
+    from comfy_async.job import Job, JobResult
 
 __all__ = ["CLOUD_BASE_URL", "DEFAULT_BASE_URL", "ComfyClient", "Flavour"]
 
@@ -83,6 +93,8 @@ class ComfyClient:
         user: the user of a ``--multi-user`` server (sent as ``comfy-user``).
         client_id: the id of this session's WebSocket and submits (default: a fresh uuid4 hex).
         jobs_api: whether the server has the jobs API (``None``: detected at first use).
+        on_reconnect: awaited after every WebSocket reconnect (before jobs are reconciled);
+            raising from it stops reconnecting and ends every job with that error.
 
     """
 
@@ -100,6 +112,7 @@ class ComfyClient:
         user: str | None = None,
         client_id: str | None = None,
         jobs_api: bool | None = None,
+        on_reconnect: Callable[[ReconnectInfo], Awaitable[None]] | None = None,
     ) -> None:
         chosen = flavour or _infer_flavour(base_url, api_key)
         if chosen not in _TABLES:
@@ -139,6 +152,37 @@ class ComfyClient:
         """The user's frontend settings."""
         self.users = Users(http)
         """The server's users (``--multi-user``)."""
+        # ------------------------------------------------------------ live session
+        backend = HttpJobBackend(
+            prompts=self.prompts,
+            queue=self.queue,
+            history=self.history,
+            jobs=self.jobs,
+            files=self.files,
+            finish_marker=http.routes.finish_marker,
+        )
+        self._live = LiveSession(
+            backend,
+            self._connect,
+            client_id=self.client_id,
+            options=http.options,
+            on_reconnect=on_reconnect,
+        )
+
+    def _connect(
+        self,
+        dispatch: Callable[[Event], None],
+        on_reconnect: Callable[[ReconnectInfo], Awaitable[None]],
+    ) -> Connection:
+        http = self._http
+        return Connection(
+            http.session,
+            http.ws_url(self.client_id),
+            options=http.options,
+            dispatch=dispatch,
+            headers=http.ws_headers(),
+            on_reconnect=on_reconnect,
+        )
 
     @classmethod
     def cloud(
@@ -151,6 +195,7 @@ class ComfyClient:
         headers: Mapping[str, str] | None = None,
         client_id: str | None = None,
         jobs_api: bool | None = None,
+        on_reconnect: Callable[[ReconnectInfo], Awaitable[None]] | None = None,
     ) -> Self:
         """A session with Comfy Cloud (the other options are the constructor's)."""
         if not api_key:
@@ -164,6 +209,7 @@ class ComfyClient:
             headers=headers,
             client_id=client_id,
             jobs_api=jobs_api,
+            on_reconnect=on_reconnect,
         )
 
     def __repr__(self) -> str:
@@ -192,15 +238,143 @@ class ComfyClient:
         """Whether :meth:`aclose` was called."""
         return self._http.closed
 
+    # ------------------------------------------------------------------ jobs
+
+    async def submit(
+        self,
+        workflow: Mapping[str, Mapping[str, object]],
+        *,
+        prompt_id: str | None = None,
+        number: float | None = None,
+        front: bool = False,
+        extra_data: Mapping[str, object] | None = None,
+        partial_execution_targets: Iterable[str] | None = None,
+        preview_method: str | None = None,
+        timeout: float | None = None,
+        detach: bool = False,
+    ) -> Job:
+        """Queue a workflow and return its :class:`~comfy_async.job.Job` at once.
+
+        The job is registered, and the session's WebSocket open, before the prompt is POSTed
+        with a client-minted canonical ``prompt_id`` (or the one given), so no event is lost.
+        ``timeout`` is a deadline for the whole job: when it passes the job is cancelled on the
+        server (unless ``detach``) and ends with :class:`~comfy_async.errors.JobTimeout`.
+        With ``detach``, cancelling a task that awaits the job leaves the server job running.
+
+        Raises:
+            PromptValidationError: the server refused the graph (nothing was queued).
+            ComfyError: the server could not be reached, or refused the credentials.
+
+        Cancelling the caller while the POST is in flight cancels the prompt on the server if it
+        was queued (unless ``detach``): nothing runs unseen.
+        """
+        options = SubmitOptions(
+            number=number,
+            front=front,
+            extra_data=extra_data,
+            partial_execution_targets=(
+                tuple(partial_execution_targets) if partial_execution_targets is not None else None
+            ),
+            preview_method=preview_method,
+        )
+        return await self._live.submit(
+            workflow, prompt_id=prompt_id, options=options, timeout=timeout, detach=detach
+        )
+
+    async def attach(self, prompt_id: str, *, timeout: float | None = None) -> Job:
+        """Follow a prompt submitted earlier (by this or another process) to its outcome.
+
+        The job is looked up over HTTP at once, so a prompt that already ended settles
+        immediately; one found nowhere on consecutive checks ends as
+        :class:`~comfy_async.errors.JobLost`. An attached job is detached: cancelling a task
+        that awaits it does not cancel it on the server (call :meth:`Job.cancel` for that).
+        """
+        return await self._live.attach(prompt_id, timeout=timeout)
+
+    async def run(
+        self,
+        workflow: Mapping[str, Mapping[str, object]],
+        *,
+        save_to: str | Path | None = None,
+        timeout: float | None = None,
+        **submit_options: object,
+    ) -> JobResult:
+        """Submit a workflow, wait for its outcome and (with ``save_to``) save its output files.
+
+        Raises what :meth:`Job.result` raises. Cancelling the caller cancels the job on the
+        server.
+        """
+        job = await self.submit(workflow, timeout=timeout, **submit_options)  # type: ignore[arg-type]
+        result = await job.result()
+        if save_to is not None:
+            await result.save(save_to)
+        return result
+
+    async def submit_many(
+        self,
+        workflows: Iterable[Mapping[str, Mapping[str, object]]]
+        | AsyncIterable[Mapping[str, Mapping[str, object]]],
+        *,
+        concurrency: int = 8,
+        timeout: float | None = None,
+        **submit_options: object,
+    ) -> AsyncIterator[BatchOutcome[Mapping[str, Mapping[str, object]]]]:
+        """Run many workflows with at most ``concurrency`` in flight; yield outcomes as they end.
+
+        Each :class:`~comfy_async._batch.BatchOutcome` carries the workflow's index, its prompt
+        id and a result or an error; one failure does not stop the batch. Leaving the loop early
+        cancels the jobs still in flight on the server.
+        """
+
+        async def submit(workflow: Mapping[str, Mapping[str, object]]) -> Job:
+            return await self.submit(workflow, timeout=timeout, **submit_options)  # type: ignore[arg-type]
+
+        async for outcome in run_batch(workflows, submit, concurrency=concurrency):
+            yield outcome
+
+    def events(self, *, include_jobs: bool = False) -> EventTap:
+        """A stream of the session's events, as an async iterator (and context manager).
+
+        By default it carries what belongs to no job of this session: ``status``, feature
+        flags, logs, unknown event types, frames nothing could attribute, events of other
+        clients' prompts, and ``Reconnected`` markers. With ``include_jobs`` it carries every
+        event. It is bounded: when its reader falls behind, the oldest events are dropped (and
+        counted in ``stats``). ``close()`` it, or leave its ``async with`` block, when done.
+        """
+        return self._live.tap(include_jobs=include_jobs)
+
+    @property
+    def in_flight(self) -> Mapping[str, Job]:
+        """The jobs of this session that have not ended, by prompt id."""
+        return self._live.jobs
+
+    @property
+    def connection_state(self) -> ConnectionState:
+        """The state of the session's WebSocket (``IDLE`` until first needed)."""
+        return self._live.connection_state
+
+    async def connect(self) -> None:
+        """Open the WebSocket now rather than on first need (to fail fast on bad credentials).
+
+        Raises:
+            AuthenticationError: the server refused the credentials.
+            ConnectError: the server cannot be reached.
+
+        """
+        await self._live.connection.ensure_open()
+
     # ------------------------------------------------------------------ lifecycle
 
-    async def aclose(self) -> None:
-        """Close the session: its own aiohttp session (a borrowed one stays open). Idempotent.
+    async def aclose(self, *, drain: bool = False, timeout: float | None = None) -> None:
+        """Close the session; idempotent. Leaves no task, socket or registration behind.
 
-        Requests in flight fail with :class:`~comfy_async.errors.ClientClosedError` or a
-        transport error; later calls raise ``ClientClosedError``. Cancelling the close still
-        leaves the session closed to new requests.
+        With ``drain``, first waits (up to ``timeout`` seconds) for the jobs in flight to end.
+        Jobs still in flight then end with :class:`~comfy_async.errors.ClientClosedError` here;
+        they go on running on the server (re-:meth:`attach` them later by prompt id). The
+        session's own aiohttp session is closed (a borrowed one stays open). Later calls raise
+        ``ClientClosedError``.
         """
+        await self._live.aclose(drain=drain, timeout=timeout)
         await self._http.aclose()
 
     async def __aenter__(self) -> Self:

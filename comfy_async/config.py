@@ -238,6 +238,8 @@ class ClientOptions:
     """Every option of a session, bundled; build one with keywords or derive with :meth:`replace`.
 
     ``max_message_size`` bounds one WebSocket message in bytes (0: no limit).
+    ``preview_metadata`` asks the server for type-4 previews that name their prompt (protocol doc
+    §3.3); turn it off only to talk to a server that mishandles the feature-flags hello.
     """
 
     timeouts: Timeouts = Timeouts()
@@ -247,6 +249,7 @@ class ClientOptions:
     limits: StreamLimits = StreamLimits()
     reconcile: ReconcilePolicy = ReconcilePolicy()
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
+    preview_metadata: bool = True
     user_agent: str = "comfy-async"
 
     def __post_init__(self) -> None:

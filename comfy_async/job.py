@@ -81,7 +81,8 @@ class JobSnapshot:
     """What the server says about a job (from ``/api/jobs/{id}``, or history and queue).
 
     ``status`` is one of ``pending``, ``running``, ``success``, ``error``, ``interrupted``,
-    ``cancelled``. A job found nowhere is ``None`` instead of a snapshot.
+    ``cancelled``, ``lost`` (a state Comfy Cloud reports). A job found nowhere is ``None``
+    instead of a snapshot.
     """
 
     status: str
@@ -429,6 +430,8 @@ class Job:
         )
         if snapshot.status == "success":
             self._settle(self._success(snapshot, reconciled=True))
+        elif snapshot.status == "lost":
+            self._settle(JobLost(self.prompt_id, "lost: the server says so"))
         elif snapshot.status == "error" and snapshot.error is not None:
             self._settle(self._execution_error(snapshot.error))
         elif snapshot.status == "error":

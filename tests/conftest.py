@@ -52,3 +52,28 @@ def shared_fixtures() -> Path:
     if not SHARED_FIXTURES.is_dir():
         pytest.skip("../shared/fixtures is not present")
     return SHARED_FIXTURES
+
+
+# --------------------------------------------------------------------------- figures
+
+_FIGURES: list[tuple[str, dict[str, object]]] = []
+
+
+@pytest.fixture
+def figures(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+    """Record figures (times, counts, memory) a scenario measured; printed after the run."""
+
+    def record(**values: object) -> None:
+        _FIGURES.append((request.node.nodeid, values))
+        print(request.node.name, values)
+
+    return record
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
+    if not _FIGURES:
+        return
+    terminalreporter.section("scenario figures")
+    for nodeid, values in _FIGURES:
+        shown = ", ".join(f"{key}={value}" for key, value in values.items())
+        terminalreporter.write_line(f"{nodeid.split('::')[-1]}: {shown}")

@@ -227,6 +227,7 @@ async def test_not_lost_while_the_post_is_in_flight(tasks: TaskSet) -> None:
     [
         (JobSnapshot(status="interrupted"), JobInterrupted),
         (JobSnapshot(status="cancelled"), JobInterrupted),
+        (JobSnapshot(status="lost"), JobLost),
         (JobSnapshot(status="error"), ExecutionError),
         (
             JobSnapshot(
