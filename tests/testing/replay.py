@@ -183,7 +183,19 @@ class Sock:
             timeout,
         )
 
+    async def settle(self, quiet: float = 0.05, limit: float = 5.0) -> None:
+        """Wait until no frame arrived for ``quiet`` seconds: frames the server handed to its
+        socket (``wait_idle``) may still be on their way to this one."""
+        async with asyncio.timeout(limit):
+            while True:
+                seen = len(self.frames)
+                await asyncio.sleep(quiet)
+                if len(self.frames) == seen:
+                    return
+
     async def close(self) -> None:
+        if not self.closed.is_set():
+            await self.settle()
         await self.ws.close()
         if self.task is not None:
             await self.task
