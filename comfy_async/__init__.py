@@ -6,6 +6,7 @@ ends in exactly one outcome; a complete, typed REST surface. See the README for 
 
 from __future__ import annotations
 
+from comfy_async.catalogue import Catalogue
 from comfy_async.config import (
     USE_CLIENT_DEFAULT,
     Backoff,
@@ -36,6 +37,7 @@ __all__ = [
     "USE_CLIENT_DEFAULT",
     "AuthenticationError",
     "Backoff",
+    "Catalogue",
     "ClientOptions",
     "ComfyError",
     "ExecutionError",
