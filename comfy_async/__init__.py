@@ -32,6 +32,7 @@ from comfy_async.errors import (
     ProtocolError,
     TransportError,
 )
+from comfy_async.workflow import Problem, Workflow
 
 __all__ = [
     "USE_CLIENT_DEFAULT",
@@ -48,6 +49,7 @@ __all__ = [
     "JobInterrupted",
     "JobLost",
     "JobTimeout",
+    "Problem",
     "PromptValidationError",
     "ProtocolError",
     "ReconcilePolicy",
@@ -56,6 +58,7 @@ __all__ = [
     "StreamLimits",
     "Timeouts",
     "TransportError",
+    "Workflow",
 ]
 
 __version__ = "0.1.0"

@@ -1,10 +1,11 @@
 """JSON values of workflows: the value alias, a deep copy, and encoding that loses no integer.
 
 Workflows are plain JSON. Seeds can exceed 64 bits (``max`` is ``2**64 - 1`` and some nodes allow
-more, protocol doc §4.6), which orjson refuses, and files written by other tools may hold ``NaN``.
-:func:`loads` and :func:`dumps` therefore use orjson and fall back to the standard library for the
-values orjson cannot represent, so a load → dump round trip never fails or changes a number.
-This module does no file I/O.
+more, protocol doc §4.6): orjson refuses to encode them and decodes them as floats (losing
+digits), and files written by other tools may hold ``NaN``. :func:`loads` therefore decodes with
+msgspec (exact integers of any size) and :func:`dumps` encodes with orjson, each falling back to
+the standard library for what they cannot represent, so a load → dump round trip never fails or
+changes a number. This module does no file I/O.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 from typing import TypeAlias
 
+import msgspec
 import orjson
 
 __all__ = ["JsonValue", "clone", "dumps", "loads"]
@@ -20,16 +22,19 @@ JsonValue: TypeAlias = bool | int | float | str | list["JsonValue"] | dict[str, 
 """A JSON value as Python holds it: ``None``, ``bool``, ``int``, ``float``, ``str``, list, dict."""
 
 
+_DECODER = msgspec.json.Decoder()
+
+
 def loads(data: str | bytes | bytearray | memoryview) -> JsonValue:
-    """Decode JSON text; integers wider than 64 bits and ``NaN`` are kept (standard library).
+    """Decode JSON text, keeping integers of any size exactly (and ``NaN``, if present).
 
     Raises ``ValueError`` (``json.JSONDecodeError``) when the text is not JSON.
     """
     try:
-        value: JsonValue = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        # orjson refuses integers beyond 64 bits and NaN/Infinity; the standard library keeps them
-        # (and raises its own JSONDecodeError, also a ValueError, for text that is not JSON).
+        value: JsonValue = _DECODER.decode(data)
+    except msgspec.DecodeError:
+        # msgspec refuses NaN/Infinity; the standard library keeps them (and raises its own
+        # JSONDecodeError, also a ValueError, for text that is not JSON at all).
         text = bytes(data) if isinstance(data, memoryview | bytearray) else data
         value = json.loads(text)
     return value
