@@ -137,9 +137,12 @@ class Catalogue:
     __slots__ = ("_infos", "_names", "_raw", "_schemas", "_summaries")
 
     def __init__(self, index: Mapping[str, msgspec.Raw]) -> None:
-        """Wrap an index from :func:`~comfy_async.models.decode_object_info_index`."""
-        self._raw: dict[str, msgspec.Raw] = dict(index)
-        self._names: tuple[str, ...] = tuple(self._raw)
+        """Wrap an index from :func:`~comfy_async.models.decode_object_info_index` (copied)."""
+        self._adopt(dict(index))
+
+    def _adopt(self, index: dict[str, msgspec.Raw]) -> None:
+        self._raw: dict[str, msgspec.Raw] = index
+        self._names: tuple[str, ...] = tuple(index)
         self._infos: dict[str, NodeInfo] = {}
         self._schemas: dict[str, NodeSchema] = {}
         self._summaries: dict[str, _Summary] | None = None
@@ -152,7 +155,9 @@ class Catalogue:
 
         Raises ``msgspec.DecodeError`` when the body is not a JSON object.
         """
-        return cls(decode_object_info_index(buf))
+        catalogue = cls.__new__(cls)
+        catalogue._adopt(decode_object_info_index(buf))  # a fresh dict: no copy needed
+        return catalogue
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> Catalogue:
