@@ -96,7 +96,8 @@ def load_buffer(*, generate: bool) -> tuple[bytes, str]:
     shared = None if generate else find_shared_dump()
     if shared is not None:
         return gzip.decompress(shared.read_bytes()), f"shared {SHARED_NAME}"
-    return generate_dump(), "generated from the recorded dump (shared dump absent)"
+    reason = "as asked" if generate else "the shared dump is absent"
+    return generate_dump(), f"generated from the recorded dump ({reason})"
 
 
 def median_seconds(action: object, runs: int) -> float:

@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, NamedTuple, TypeAlias, cast
 
 from comfy_async._dynamic_inputs import finalize_inputs
+from comfy_async._json import clone
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Mapping, Sequence
@@ -283,7 +284,7 @@ class PromptValidation:
                 "details": f"{name}, {value}, {error}",
                 "extra_info": {
                     "input_name": name,
-                    "input_config": input_config,
+                    "input_config": clone(input_config),
                     "received_value": value,
                     "exception_message": str(error),
                 },
@@ -307,7 +308,7 @@ class PromptValidation:
                 "details": name,
                 "extra_info": {
                     "input_name": name,
-                    "input_config": input_config,
+                    "input_config": clone(input_config),
                     "received_value": value,
                 },
             }
@@ -321,7 +322,7 @@ class PromptValidation:
                 "details": f"{name}, received_type({received}) mismatch input_type({input_type})",
                 "extra_info": {
                     "input_name": name,
-                    "input_config": input_config,
+                    "input_config": clone(input_config),
                     "received_type": cast("JsonValue", received),
                     "linked_node": value,
                 },
@@ -341,7 +342,7 @@ class PromptValidation:
                         "details": crash.text,
                         "extra_info": {
                             "input_name": name,
-                            "input_config": input_config,
+                            "input_config": clone(input_config),
                             "exception_message": crash.text,
                             "exception_type": crash.type_name,
                             "traceback": traceback_lines(inner=True),
@@ -386,7 +387,7 @@ class PromptValidation:
                     "details": name,
                     "extra_info": {
                         "input_name": name,
-                        "input_config": input_config,
+                        "input_config": clone(input_config),
                         "received_value": value,
                     },
                 }
@@ -397,7 +398,7 @@ class PromptValidation:
                     "details": name,
                     "extra_info": {
                         "input_name": name,
-                        "input_config": input_config,
+                        "input_config": clone(input_config),
                         "received_value": value,
                     },
                 }
@@ -423,7 +424,7 @@ class PromptValidation:
             "details": f"{name}: {', '.join(repr(item) for item in invalid)} not in {listing}",
             "extra_info": {
                 "input_name": name,
-                "input_config": None if long_list else input_config,
+                "input_config": None if long_list else clone(input_config),
                 "received_value": value,
             },
         }

@@ -181,7 +181,7 @@ class Catalogue:
         return iter(self._names)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._infos or name in self._raw
+        return isinstance(name, str) and (name in self._infos or name in self._raw)
 
     def __getitem__(self, name: str) -> NodeSchema:
         return self.node(name)

@@ -46,6 +46,7 @@ def test_the_index_decodes_no_class() -> None:
     assert catalogue.decoded == 0
     assert "KSampler" in catalogue
     assert "NoSuchNode" not in catalogue
+    assert ["KSampler"] not in catalogue
     assert catalogue.decoded == 0
     assert list(catalogue)[:3] == catalogue.names()[:3]
 

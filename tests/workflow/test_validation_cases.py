@@ -272,3 +272,10 @@ def test_no_outputs_offline() -> None:
 def test_shapes_the_server_answers_with_500(prompt: Any) -> None:
     with pytest.raises(WorkflowFormatError):
         server_response(prompt, catalogue())
+
+
+def test_answers_do_not_share_the_catalogues_objects() -> None:
+    outcome = server_response({"1": image(0), "2": preview()}, catalogue())
+    error = only_error(outcome.node_errors, "1")
+    error["extra_info"]["input_config"][1]["min"] = 99
+    assert catalogue().info("EmptyImage").input.required["width"][1]["min"] == 1
