@@ -17,8 +17,8 @@ This module reproduces that compilation from the saved file and a node catalogue
 
 What it cannot translate faithfully raises :class:`~comfy_async.errors.UnsupportedWorkflowError`
 naming the node: legacy group nodes, classes the catalogue lacks, muted or bypassed subgraph
-instances, stored values that do not fit the schema. Dynamic-prompt text (``{a|b}``) is sent as
-written (the UI would pick one choice when queueing). No I/O.
+instances, stored values that do not fit the schema, dynamic-prompt choices (``{a|b}``, which
+the UI resolves at random when queueing). No I/O.
 """
 
 from __future__ import annotations

@@ -12,11 +12,13 @@ choice (``resize_type.width``…). Some nodes store an object keyed by widget na
 lands on; a value that does not fit, or more values than the schema has widgets, raises
 :class:`~comfy_async.errors.UnsupportedWorkflowError` naming the node rather than producing a
 wrong graph. Values missing at the end (a schema that grew since the file was saved) take the
-schema default, as the UI does. No I/O.
+schema default, as the UI does. Text widgets with ``dynamicPrompts`` that use ``{a|b}`` choices
+are refused too: the UI picks a choice at random when it queues. No I/O.
 """
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from comfy_async._node_schema import (
@@ -46,6 +48,8 @@ _SEED_NAMES = ("seed", "noise_seed")
 #: Custom widget types the UI precedes with button widgets (stored as values too).
 _BUTTONS_BEFORE = {"LOAD_3D": 3}
 _MISSING = object()
+#: A dynamic-prompt choice group, ``{a|b}``: the UI picks one option when it queues.
+_CHOICES = re.compile(r"\{[^{}]*\|[^{}]*\}")
 _KINDS: dict[str, type[NodeInput]] = {
     "INT": IntInput,
     "FLOAT": FloatInput,
@@ -158,6 +162,16 @@ class _Walk:
             fits = isinstance(value, str)
         elif isinstance(spec, ComboInput):
             fits = value is not None and not isinstance(value, dict)
+        if (
+            isinstance(spec, StringInput)
+            and spec.dynamic_prompts
+            and isinstance(value, str)
+            and _CHOICES.search(value)
+        ):
+            raise self.fail(
+                f"widget {spec.name!r} uses dynamic-prompt choices ({{a|b}}), which the UI "
+                "resolves at random when queueing; choose one in the text first"
+            )
         if not fits:
             raise self.fail(
                 f"the stored value {value!r:.60} does not fit widget {spec.name!r} "

@@ -524,3 +524,13 @@ def test_a_muted_subgraph_instance_is_refused() -> None:
         UnsupportedWorkflowError, match=r"node 10 \(inner-def\): a muted or bypassed subgraph"
     ):
         convert_ui_workflow(data, recorded())
+
+
+def test_dynamic_prompt_choices_are_refused() -> None:
+    text = node(2, "CLIPTextEncode", inputs=[slot("clip", "CLIP")], values=["a {red|blue} car"])
+    with pytest.raises(
+        UnsupportedWorkflowError, match=r"node 2 \(CLIPTextEncode\).*dynamic-prompt"
+    ):
+        convert([text], [])
+    plain = node(2, "CLIPTextEncode", inputs=[slot("clip", "CLIP")], values=["a {red} car"])
+    assert convert([plain], [])["2"]["inputs"]["text"] == "a {red} car"
