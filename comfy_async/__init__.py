@@ -39,14 +39,17 @@ if TYPE_CHECKING:
     from comfy_async._batch import BatchOutcome
     from comfy_async._connection import ConnectionState, ReconnectInfo
     from comfy_async._rest.prompts import new_prompt_id
+    from comfy_async.catalogue import Catalogue
     from comfy_async.client import ComfyClient
     from comfy_async.job import Job, JobProgress, JobResult
+    from comfy_async.workflow import Problem, Workflow
 
 __all__ = [
     "USE_CLIENT_DEFAULT",
     "AuthenticationError",
     "Backoff",
     "BatchOutcome",
+    "Catalogue",
     "ClientOptions",
     "ComfyClient",
     "ComfyError",
@@ -62,6 +65,7 @@ __all__ = [
     "JobProgress",
     "JobResult",
     "JobTimeout",
+    "Problem",
     "PromptValidationError",
     "ProtocolError",
     "ReconcilePolicy",
@@ -71,15 +75,20 @@ __all__ = [
     "StreamLimits",
     "Timeouts",
     "TransportError",
+    "Workflow",
     "new_prompt_id",
 ]
 
 __version__ = "0.1.0"
 
-# The session pulls in aiohttp; it is imported on first use so that the sans-I/O core
-# (``comfy_async.protocol``, events, models) stays importable without any network stack.
+# The session pulls in aiohttp, workflows pull in the catalogue: both are imported on first use,
+# so that the sans-I/O core (``comfy_async.protocol``, events, models) stays importable without
+# any network stack and ``import comfy_async`` stays cheap.
 _LAZY = {
     "BatchOutcome": "comfy_async._batch",
+    "Catalogue": "comfy_async.catalogue",
+    "Problem": "comfy_async.workflow",
+    "Workflow": "comfy_async.workflow",
     "ComfyClient": "comfy_async.client",
     "ConnectionState": "comfy_async._connection",
     "Job": "comfy_async.job",
