@@ -87,7 +87,7 @@ def prompt_routes(ctx: ServerContext, record: type[PromptRecord]) -> list[RouteS
             targets if isinstance(targets, list) else None,
         )
         if outcome.error is not None:
-            return reject(outcome.error, outcome.node_errors)
+            return reject(dict(outcome.error), dict(outcome.node_errors))
         prompt_id = sent_id if isinstance(sent_id, str) else str(uuid.uuid4())
         extra = body.get("extra_data")
         extra_data = {k: v for k, v in (extra or {}).items() if k not in _SENSITIVE}
@@ -97,9 +97,9 @@ def prompt_routes(ctx: ServerContext, record: type[PromptRecord]) -> list[RouteS
         item = QueueItem(
             number=number,
             prompt_id=prompt_id,
-            prompt=outcome.prompt if outcome.prompt is not None else prompt,
+            prompt=dict(outcome.prompt) if outcome.prompt is not None else prompt,
             extra_data=extra_data,
-            outputs=outcome.outputs,
+            outputs=list(outcome.outputs),
             user=ctx.user,
         )
         ctx.log("got prompt")

@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import gzip
 import ipaddress
+import json
 import random
 import secrets
 import shutil
@@ -39,6 +40,7 @@ from urllib.parse import urlsplit
 import orjson
 from aiohttp import web
 
+from comfy_async._validation import CatalogueValidator
 from comfy_async.testing._cloud import SignedOrigin, auth_middleware, view_redirect
 from comfy_async.testing._context import ServerContext
 from comfy_async.testing._executor import Executor
@@ -50,7 +52,6 @@ from comfy_async.testing._routes_prompt import prompt_routes
 from comfy_async.testing._store import History, PromptQueue
 from comfy_async.testing.behaviours import BehaviourRegistry
 from comfy_async.testing.faults import Faults
-from comfy_async.testing.validation import TopLevelValidator
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
@@ -114,14 +115,22 @@ def _load_object_info(source: str | Path | Mapping[str, object] | None) -> tuple
         if _DEFAULT_OBJECT_INFO is None:
             data = resources.files("comfy_async.testing").joinpath("data/object_info.json.gz")
             raw = gzip.decompress(data.read_bytes())
-            _DEFAULT_OBJECT_INFO = (raw, orjson.loads(raw))
+            _DEFAULT_OBJECT_INFO = (raw, _parse_json(raw))
         return _DEFAULT_OBJECT_INFO
     if isinstance(source, (str, Path)):
         raw = Path(source).read_bytes()
         if str(source).endswith(".gz"):
             raw = gzip.decompress(raw)
-        return raw, orjson.loads(raw)
-    return orjson.dumps(source), dict(source)
+        return raw, _parse_json(raw)
+    # json, not orjson: custom nodes publish integer bounds beyond 64 bits (§4.6)
+    return json.dumps(source).encode(), dict(source)
+
+
+def _parse_json(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:  # integers beyond 64 bits: the standard library copes
+        return json.loads(raw)
 
 
 def _server_info() -> dict[str, Any]:
@@ -157,7 +166,10 @@ class FakeComfyServer:
         sampler_duration: seconds for nodes with a ``steps`` input.
         history_max_items: history cap (oldest evicted; a real server keeps 10,000).
         max_upload_size: request body limit (413 above it).
-        validator: the graph validator (default :class:`~.validation.TopLevelValidator`).
+        validator: the graph validator (default: the library's own offline validator,
+            :class:`~comfy_async._validation.CatalogueValidator`, which answers every validation
+            error as the real server does; :class:`~.validation.TopLevelValidator` checks only
+            unknown classes and missing outputs).
         cloud_concurrency: prompts running at once on Cloud.
         orphaning_bug: reproduce the reconnect-orphaning bug (protocol doc §3.1).
         sequential_sends: send to sockets one after another (a stalled reader stalls everyone).
@@ -214,7 +226,7 @@ class FakeComfyServer:
             self.behaviours.set_duration(class_type, seconds)
         self.history_max_items = history_max_items
         self.max_upload_size = max_upload_size
-        self._validator: PromptValidator = validator or TopLevelValidator()
+        self._validator: PromptValidator = validator or CatalogueValidator()
         self.cloud_concurrency = cloud_concurrency
         self.ws_send_buffer = ws_send_buffer
         self.redirect_host = redirect_host

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-__all__ = ["PromptValidator", "TopLevelValidator", "ValidationOutcome", "error_body"]
+__all__ = ["Outcome", "PromptValidator", "TopLevelValidator", "ValidationOutcome", "error_body"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +52,30 @@ class ValidationOutcome:
         return self.error is None
 
 
+class Outcome(Protocol):
+    """What the server reads of a validator's answer (:class:`ValidationOutcome` has it all)."""
+
+    @property
+    def error(self) -> Mapping[str, object] | None:
+        """The top-level error of a 400, or ``None`` when the prompt is queued."""
+        ...
+
+    @property
+    def node_errors(self) -> Mapping[str, object]:
+        """Per-node errors (with an acceptance: the outputs that were dropped)."""
+        ...
+
+    @property
+    def outputs(self) -> Sequence[str]:
+        """The output node ids to execute."""
+        ...
+
+    @property
+    def prompt(self) -> Mapping[str, object] | None:
+        """The graph to store and run, or ``None`` for the submitted one."""
+        ...
+
+
 class PromptValidator(Protocol):
     """Decides whether a submitted graph is accepted, and which outputs run."""
 
@@ -60,7 +84,7 @@ class PromptValidator(Protocol):
         prompt: Mapping[str, object],
         object_info: Mapping[str, Mapping[str, object]],
         partial_execution_targets: Sequence[str] | None,
-    ) -> ValidationOutcome:
+    ) -> Outcome:
         """Validate ``prompt`` against ``object_info`` (the server's node catalogue)."""
         ...
 

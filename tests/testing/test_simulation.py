@@ -148,6 +148,7 @@ async def test_sampler_previews_only_when_asked(comfy_server: FakeComfyServer) -
         "3": {"class_type": "KSampler", "inputs": {"steps": 3, "seed": 1}},
     }
     comfy_server.behaviours.set_duration("KSampler", 0.0)
+    comfy_server.validator = TopLevelValidator()  # a bare sampler graph: no input validation
     previews = []
     async with aiohttp.ClientSession() as http:
         for extra in ({}, {"preview_method": "auto"}):
