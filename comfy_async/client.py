@@ -13,6 +13,7 @@ This module does no I/O of its own and does not import aiohttp at runtime.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import TYPE_CHECKING, Final, Literal, Self
 
@@ -47,9 +48,13 @@ if TYPE_CHECKING:
 
     from comfy_async._dispatch import EventTap
     from comfy_async._routes import RouteTable
+    from comfy_async.catalogue import Catalogue
     from comfy_async.config import ClientOptions
     from comfy_async.events import Event
     from comfy_async.job import Job, JobResult
+    from comfy_async.workflow import Workflow
+
+    WorkflowInput = Workflow | Mapping[str, object]
 
 __all__ = ["CLOUD_BASE_URL", "DEFAULT_BASE_URL", "ComfyClient", "Flavour"]
 
@@ -161,6 +166,8 @@ class ComfyClient:
             files=self.files,
             finish_marker=http.routes.finish_marker,
         )
+        self._catalogue: Catalogue | None = None
+        self._catalogue_lock: asyncio.Lock | None = None
         self._live = LiveSession(
             backend,
             self._connect,
@@ -242,7 +249,7 @@ class ComfyClient:
 
     async def submit(
         self,
-        workflow: Mapping[str, Mapping[str, object]],
+        workflow: WorkflowInput,
         *,
         prompt_id: str | None = None,
         number: float | None = None,
@@ -252,8 +259,14 @@ class ComfyClient:
         preview_method: str | None = None,
         timeout: float | None = None,
         detach: bool = False,
+        validate: bool = False,
     ) -> Job:
         """Queue a workflow and return its :class:`~comfy_async.job.Job` at once.
+
+        ``workflow`` is a :class:`~comfy_async.workflow.Workflow`, an API-format graph, or a
+        workflow saved from the UI (converted with the server's catalogue). With ``validate``
+        the graph is first checked offline against the catalogue and refused before any GPU
+        time is spent, with the error the server would give.
 
         The job is registered, and the session's WebSocket open, before the prompt is POSTed
         with a client-minted canonical ``prompt_id`` (or the one given), so no event is lost.
@@ -262,24 +275,64 @@ class ComfyClient:
         With ``detach``, cancelling a task that awaits the job leaves the server job running.
 
         Raises:
-            PromptValidationError: the server refused the graph (nothing was queued).
+            PromptValidationError: the server (or, with ``validate``, the offline check)
+                refused the graph; nothing was queued.
+            WorkflowError: the workflow is not a graph, or a UI export cannot be converted.
             ComfyError: the server could not be reached, or refused the credentials.
 
         Cancelling the caller while the POST is in flight cancels the prompt on the server if it
         was queued (unless ``detach``): nothing runs unseen.
         """
+        targets = (
+            tuple(partial_execution_targets) if partial_execution_targets is not None else None
+        )
+        prompt = await self._prompt_of(workflow, validate=validate, targets=targets)
         options = SubmitOptions(
             number=number,
             front=front,
             extra_data=extra_data,
-            partial_execution_targets=(
-                tuple(partial_execution_targets) if partial_execution_targets is not None else None
-            ),
+            partial_execution_targets=targets,
             preview_method=preview_method,
         )
         return await self._live.submit(
-            workflow, prompt_id=prompt_id, options=options, timeout=timeout, detach=detach
+            prompt, prompt_id=prompt_id, options=options, timeout=timeout, detach=detach
         )
+
+    async def _prompt_of(
+        self, workflow: WorkflowInput, *, validate: bool, targets: tuple[str, ...] | None
+    ) -> Mapping[str, object]:
+        from comfy_async.workflow import Workflow, is_ui_format  # noqa: PLC0415 - optional part
+
+        if isinstance(workflow, Workflow):
+            graph = workflow
+        elif is_ui_format(workflow):
+            graph = Workflow.from_ui(workflow, await self.nodes())
+        elif validate:
+            graph = Workflow(workflow)
+        else:
+            return workflow
+        if validate:
+            graph.check(await self.nodes(), targets=targets, allow_partial=True)
+        return graph.to_prompt()
+
+    async def nodes(self, *, refresh: bool = False) -> Catalogue:
+        """The server's node catalogue (``GET /object_info``), cached for the session.
+
+        Decoded lazily: the index of classes at once, a node's typed schema when first asked.
+        ``refresh`` fetches it again (after installing custom nodes or models). Concurrent
+        callers share one request; cancelling one of them does not cancel it for the others.
+        """
+        from comfy_async.catalogue import Catalogue  # noqa: PLC0415 - optional part
+
+        if self._catalogue is not None and not refresh:
+            return self._catalogue
+        if self._catalogue_lock is None:
+            self._catalogue_lock = asyncio.Lock()
+        stale = self._catalogue
+        async with self._catalogue_lock:
+            if self._catalogue is None or (refresh and self._catalogue is stale):
+                self._catalogue = Catalogue.from_bytes(await self.system.object_info_bytes())
+            return self._catalogue
 
     async def attach(self, prompt_id: str, *, timeout: float | None = None) -> Job:
         """Follow a prompt submitted earlier (by this or another process) to its outcome.
@@ -293,7 +346,7 @@ class ComfyClient:
 
     async def run(
         self,
-        workflow: Mapping[str, Mapping[str, object]],
+        workflow: WorkflowInput,
         *,
         save_to: str | Path | None = None,
         timeout: float | None = None,
@@ -312,13 +365,12 @@ class ComfyClient:
 
     async def submit_many(
         self,
-        workflows: Iterable[Mapping[str, Mapping[str, object]]]
-        | AsyncIterable[Mapping[str, Mapping[str, object]]],
+        workflows: Iterable[WorkflowInput] | AsyncIterable[WorkflowInput],
         *,
         concurrency: int = 8,
         timeout: float | None = None,
         **submit_options: object,
-    ) -> AsyncIterator[BatchOutcome[Mapping[str, Mapping[str, object]]]]:
+    ) -> AsyncIterator[BatchOutcome[WorkflowInput]]:
         """Run many workflows with at most ``concurrency`` in flight; yield outcomes as they end.
 
         Each :class:`~comfy_async._batch.BatchOutcome` carries the workflow's index, its prompt
@@ -326,7 +378,7 @@ class ComfyClient:
         cancels the jobs still in flight on the server.
         """
 
-        async def submit(workflow: Mapping[str, Mapping[str, object]]) -> Job:
+        async def submit(workflow: WorkflowInput) -> Job:
             return await self.submit(workflow, timeout=timeout, **submit_options)  # type: ignore[arg-type]
 
         async for outcome in run_batch(workflows, submit, concurrency=concurrency):
