@@ -1,0 +1,68 @@
+"""A chat bot's pattern: many users, one job each, one message edited with the newest preview.
+
+A chat API allows a message edit about once a second. Each job's previews are read with
+``latest_only=True``, so however fast the server produces them the bot shows the newest one and
+skips the rest; meanwhile the session's one socket keeps every job's events flowing.
+
+    python examples/chat_bot.py --users 5
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from _server import arguments, server_url
+
+from comfy_async import ComfyClient, ComfyError, Workflow
+
+
+class Message:
+    """Stands in for a chat message that can be edited at a limited rate."""
+
+    def __init__(self, user: str, edits_per_second: float) -> None:
+        self.user = user
+        self.interval = 1.0 / edits_per_second
+        self.edits = 0
+
+    async def edit(self, text: str, image: bytes | None = None) -> None:
+        self.edits += 1
+        size = f", image {len(image)} bytes" if image else ""
+        print(f"[{self.user}] {text}{size}")
+        await asyncio.sleep(self.interval)  # the chat API's rate limit
+
+
+async def serve_user(comfy: ComfyClient, base: Workflow, user: str, rate: float) -> bool:
+    message = Message(user, rate)
+    workflow = base.copy()
+    workflow.randomize_seeds()
+    job = await comfy.submit(workflow, extra_data={"preview_method": "auto"}, timeout=300)
+    await message.edit("queued")
+    async for preview in job.previews(latest_only=True):
+        await message.edit(f"{job.progress.fraction:.0%}", bytes(preview.image))
+    try:
+        result = await job.result()
+    except ComfyError as error:
+        await message.edit(f"sorry: {error}")
+        return False
+    await message.edit(f"done: {', '.join(file.filename for file in result.files)}")
+    return True
+
+
+async def main(argv: list[str] | None = None) -> int:
+    parser = arguments(__doc__ or "")
+    parser.add_argument("--users", type=int, default=5)
+    parser.add_argument("--edits-per-second", type=float, default=20.0)
+    args = parser.parse_args(argv)
+    async with server_url(args.url) as url, ComfyClient(url) as comfy:
+        base = Workflow.from_file(args.workflow, catalogue=await comfy.nodes())
+        users = [f"user{n}" for n in range(args.users)]
+        served = await asyncio.gather(
+            *(serve_user(comfy, base, user, args.edits_per_second) for user in users)
+        )
+    print(f"{sum(served)}/{len(users)} users served")
+    return 0 if all(served) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))

@@ -1,0 +1,61 @@
+"""The examples run against the embedded fake server and do what they say (no rot)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def load(name: str) -> ModuleType:
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+        assert spec is not None
+        assert spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(EXAMPLES))
+
+
+@pytest.fixture(autouse=True)
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+async def test_quickstart(capsys: pytest.CaptureFixture[str], in_tmp: Path) -> None:
+    assert await load("quickstart").main([]) == 0
+    out = capsys.readouterr().out
+    assert "step 8/8" in out
+    assert "preview image/jpeg" in out
+    assert "text: done" in out
+    saved = list((in_tmp / "example-output").glob("example_*.png"))
+    assert len(saved) == 1
+
+
+async def test_batch(capsys: pytest.CaptureFixture[str], in_tmp: Path) -> None:
+    assert await load("batch").main(["--count", "6", "--concurrency", "3"]) == 0
+    assert "6/6 done" in capsys.readouterr().out
+    assert len(list((in_tmp / "batch-output").glob("*/example_*.png"))) == 6
+
+
+async def test_chat_bot(capsys: pytest.CaptureFixture[str]) -> None:
+    assert await load("chat_bot").main(["--users", "3", "--edits-per-second", "50"]) == 0
+    out = capsys.readouterr().out
+    assert "3/3 users served" in out
+    assert out.count("done: example_") == 3
+
+
+async def test_web_backend(capsys: pytest.CaptureFixture[str]) -> None:
+    assert await load("web_backend").main(["--selftest"]) == 0
+    out = capsys.readouterr().out
+    assert "event: progress" in out
+    assert "event: done" in out
