@@ -80,6 +80,15 @@ class _Input(msgspec.Struct, frozen=True, kw_only=True):
         return False
 
 
+class _Widget(_Input, frozen=True, kw_only=True):
+    """A widget input (it holds a value) unless ``forceInput`` makes it a socket."""
+
+    @property
+    def is_widget(self) -> bool:
+        """See :attr:`_Input.is_widget`."""
+        return not self.force_input
+
+
 class LinkInput(_Input, frozen=True, kw_only=True):
     """A socket: the value comes from another node's output (``["MODEL"]``, ``["IMAGE,MASK"]``)."""
 
@@ -93,7 +102,7 @@ class LinkInput(_Input, frozen=True, kw_only=True):
         return tuple(part.strip() for part in self.type.split(","))
 
 
-class IntInput(_Input, frozen=True, kw_only=True):
+class IntInput(_Widget, frozen=True, kw_only=True):
     """An ``INT`` widget. ``max`` may exceed ``2**63`` (seeds go up to ``2**64 - 1``)."""
 
     kind: ClassVar[str] = "INT"
@@ -105,13 +114,8 @@ class IntInput(_Input, frozen=True, kw_only=True):
     #: control_after_generate value after this widget; ``False`` when it does not say.
     control_after_generate: bool | str = False
 
-    @property
-    def is_widget(self) -> bool:
-        """See :attr:`_Input.is_widget`."""
-        return not self.force_input
 
-
-class FloatInput(_Input, frozen=True, kw_only=True):
+class FloatInput(_Widget, frozen=True, kw_only=True):
     """A ``FLOAT`` widget."""
 
     kind: ClassVar[str] = "FLOAT"
@@ -123,13 +127,8 @@ class FloatInput(_Input, frozen=True, kw_only=True):
     round: Number | bool | None = None
     control_after_generate: bool | str = False
 
-    @property
-    def is_widget(self) -> bool:
-        """See :attr:`_Input.is_widget`."""
-        return not self.force_input
 
-
-class StringInput(_Input, frozen=True, kw_only=True):
+class StringInput(_Widget, frozen=True, kw_only=True):
     """A ``STRING`` widget."""
 
     kind: ClassVar[str] = "STRING"
@@ -138,13 +137,8 @@ class StringInput(_Input, frozen=True, kw_only=True):
     #: Whether the UI expands ``{a|b}`` choices in the text before queueing.
     dynamic_prompts: bool = False
 
-    @property
-    def is_widget(self) -> bool:
-        """See :attr:`_Input.is_widget`."""
-        return not self.force_input
 
-
-class BooleanInput(_Input, frozen=True, kw_only=True):
+class BooleanInput(_Widget, frozen=True, kw_only=True):
     """A ``BOOLEAN`` widget (a toggle), with optional labels for its two states."""
 
     kind: ClassVar[str] = "BOOLEAN"
@@ -152,13 +146,8 @@ class BooleanInput(_Input, frozen=True, kw_only=True):
     label_on: str | None = None
     label_off: str | None = None
 
-    @property
-    def is_widget(self) -> bool:
-        """See :attr:`_Input.is_widget`."""
-        return not self.force_input
 
-
-class ComboInput(_Input, frozen=True, kw_only=True):
+class ComboInput(_Widget, frozen=True, kw_only=True):
     """A choice among ``options``: the legacy ``[[...]]`` form or ``["COMBO", {"options"}]``.
 
     ``options`` is ``None`` for a remote combo whose list the UI fetches from another route
@@ -187,11 +176,6 @@ class ComboInput(_Input, frozen=True, kw_only=True):
             if self.config.get(key) is True:
                 return kind
         return None
-
-    @property
-    def is_widget(self) -> bool:
-        """See :attr:`_Input.is_widget`."""
-        return not self.force_input
 
 
 class RawInput(_Input, frozen=True, kw_only=True):
