@@ -445,3 +445,40 @@ async def test_interrupt_by_another_client_is_not_a_cancel(server) -> None:
         with pytest.raises(JobInterrupted) as caught:
             await asyncio.wait_for(job.result(), 20 * UNIT)
     assert not isinstance(caught.value, JobCancelled)
+
+
+# --------------------------------------------------------------------------- Cloud
+
+
+async def test_cloud_parallel_jobs_and_two_sessions_of_one_user(figures) -> None:
+    async with FakeComfyServer(flavour="cloud", api_key="k", cloud_concurrency=3) as fake:
+        first = ComfyClient.cloud(api_key="k", base_url=fake.url, options=options())
+        second = ComfyClient.cloud(api_key="k", base_url=fake.url, options=options())
+        async with first, second:
+            tap = second.events()
+            mine = [
+                await first.submit(sleeper(steps=4, delay=UNIT / 2, preview="JPEG"))
+                for _ in range(4)
+            ]
+            theirs = [
+                await second.submit(sleeper(steps=4, delay=UNIT / 2, preview="PNG"))
+                for _ in range(2)
+            ]
+            started = time.perf_counter()
+            results = await asyncio.wait_for(
+                asyncio.gather(*(job.result() for job in mine + theirs)), 100 * UNIT
+            )
+            elapsed = time.perf_counter() - started
+            tap.close()
+            # every socket of the user gets every job's events: the other session's ones are
+            # not its jobs, so they reach its session stream, never one of its jobs
+            foreign = {e.prompt_id async for e in tap if e.prompt_id is not None}
+            for job, mime in [(j, "image/jpeg") for j in mine] + [(j, "image/png") for j in theirs]:
+                previews = [e async for e in job if isinstance(e, PreviewImage)]
+                assert len(previews) == 4
+                assert {p.mime for p in previews} == {mime}
+    assert len(results) == 6
+    assert {job.prompt_id for job in mine} <= foreign
+    serial = 6 * 4 * (UNIT / 2)
+    figures(jobs=6, seconds=round(elapsed, 2), serial_would_take=round(serial, 2))
+    assert elapsed < serial  # they ran in parallel
