@@ -1,12 +1,13 @@
-"""Suite-wide settings: asyncio debug on, hypothesis profiles, fixture locations."""
+"""Suite-wide settings: hypothesis profiles, fixture locations, scenario figures.
+
+asyncio debug mode is on for every test loop through pytest-asyncio's ``asyncio_debug`` setting
+in pyproject.toml (``tests/test_suite_settings.py`` checks it).
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-
-# asyncio debug mode for every loop the tests create (read when a loop is built).
-os.environ.setdefault("PYTHONASYNCIODEBUG", "1")
 
 import pytest
 from hypothesis import HealthCheck, settings

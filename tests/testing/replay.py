@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import difflib
 import json
 import re
 import struct
@@ -80,16 +81,30 @@ def recorded_shapes(filename: str) -> list[list[Shape]]:
 
 
 def without_steps(shapes: list[Shape]) -> list[Shape]:
-    """Drop progress steps (their count depends on timing): ``progress``, previews, and repeated
-    ``progress_state`` frames that differ only in values."""
+    """Drop progress steps (their count and timing vary): ``progress``, previews, and
+    ``progress_state`` frames that repeat the previous ``progress_state`` (same node states, new
+    values), wherever they fall between other frames."""
     out: list[Shape] = []
+    last_state: Shape | None = None
     for shape in shapes:
         if shape[1] in {"progress", "PREVIEW_IMAGE", "PREVIEW_IMAGE_WITH_METADATA"}:
             continue
-        if shape[1] == "progress_state" and out and out[-1] == shape:
-            continue
+        if shape[1] == "progress_state":
+            if shape == last_state:
+                continue
+            last_state = shape
         out.append(shape)
     return out
+
+
+def same_shapes(actual: list[Shape], recorded: list[Shape], name: str = "") -> None:
+    """Assert two frame sequences have the same shapes, with a readable diff when they do not."""
+    if actual == recorded:
+        return
+    diff = difflib.unified_diff(
+        [repr(s) for s in recorded], [repr(s) for s in actual], "recorded", "fake", lineterm=""
+    )
+    raise AssertionError(f"{name}: frame shapes differ\n" + "\n".join(diff))
 
 
 def only(shapes: list[Shape], *types: str) -> list[Shape]:

@@ -23,6 +23,7 @@ from tests.testing.replay import (
     only,
     recorded_requests,
     recorded_shapes,
+    same_shapes,
     without_steps,
 )
 
@@ -272,8 +273,8 @@ async def test_s06_interrupt_and_cancel(http: aiohttp.ClientSession) -> None:
         await fake.wait_idle()
         await submitter.close()
         await observer.close()
-    recorded = recorded_shapes("06_interrupt_cancel_submitter.jsonl")
-    assert [without_steps(submitter.shapes())] == [without_steps(s) for s in recorded]
+    (recorded,) = recorded_shapes("06_interrupt_cancel_submitter.jsonl")
+    same_shapes(without_steps(submitter.shapes()), without_steps(recorded), "submitter")
     assert [observer.shapes()] == recorded_shapes("06_interrupt_cancel_other_client.jsonl")
 
 
