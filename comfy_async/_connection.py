@@ -34,11 +34,11 @@ from typing import TYPE_CHECKING
 
 import aiohttp
 
+from comfy_async._http import transport_error
 from comfy_async.errors import (
     ClientClosedError,
     ComfyError,
     ConfigurationError,
-    ConnectError,
     ConnectionLostError,
     NotFoundError,
     error_for_status,
@@ -281,6 +281,9 @@ class Connection:
     async def _connect(self) -> aiohttp.ClientWebSocketResponse[bool]:
         timeouts = self._options.timeouts
         heartbeat = self._options.heartbeat.interval
+        # Errors are raised after the except blocks: aiohttp's exceptions print the URL, which
+        # holds the Cloud token, and must not even hang on the __context__ chain.
+        failure: ComfyError
         try:
             ws = await self._http.ws_connect(
                 self._url,
@@ -292,19 +295,22 @@ class Connection:
                 timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=timeouts.connect),
             )
         except aiohttp.WSServerHandshakeError as exc:
-            raise error_for_status(
+            failure = error_for_status(
                 exc.status, method="GET", url=redact_url(self._url), body=exc.message
-            ) from None
-        except (aiohttp.InvalidURL, ValueError) as exc:
-            raise ConfigurationError(f"invalid WebSocket URL {redact_url(self._url)}") from exc
+            )
         except (ssl.SSLError, aiohttp.ClientSSLError) as exc:
-            raise ConfigurationError(f"TLS failed for {redact_url(self._url)}: {exc}") from None
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            raise ConnectError(
-                f"cannot open the WebSocket: {type(exc).__name__}: {exc}",
-                method="GET",
-                url=self._url,
-            ) from None
+            failure = ConfigurationError(
+                f"TLS failed for {redact_url(self._url)}: {type(exc).__name__}"
+            )
+        except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
+            failure = transport_error(exc, "GET", self._url, (), reading=False)
+        else:
+            return await self._opened_socket(ws)
+        raise failure
+
+    async def _opened_socket(
+        self, ws: aiohttp.ClientWebSocketResponse[bool]
+    ) -> aiohttp.ClientWebSocketResponse[bool]:
         self.connects += 1
         self._ws = ws
         self._protocol = ProtocolState()

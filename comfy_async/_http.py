@@ -109,7 +109,7 @@ class _Request:
         return self.data, {}
 
 
-def _transport_error(
+def transport_error(
     exc: BaseException, method: str, url: URL, secrets: tuple[str, ...], *, reading: bool
 ) -> ComfyError:
     """Translate one aiohttp/OS/timeout exception (the one seam where that happens).
@@ -364,7 +364,7 @@ class HttpClient:
             try:
                 return await response.content.readany()
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-                failure = _transport_error(exc, "GET", response.url, secrets, reading=True)
+                failure = transport_error(exc, "GET", response.url, secrets, reading=True)
             raise failure
 
         try:
@@ -486,7 +486,7 @@ class HttpClient:
         try:
             body = await response.read()
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            failure = _transport_error(exc, method, url, secrets, reading=True)
+            failure = transport_error(exc, method, url, secrets, reading=True)
         finally:
             response.release()
         if failure is not None:
@@ -525,5 +525,5 @@ class HttpClient:
                 timeout=limits,
             )
         except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
-            failure = _transport_error(exc, method, url, secrets, reading=False)
+            failure = transport_error(exc, method, url, secrets, reading=False)
         raise failure

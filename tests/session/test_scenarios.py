@@ -482,3 +482,30 @@ async def test_cloud_parallel_jobs_and_two_sessions_of_one_user(figures) -> None
     serial = 6 * 4 * (UNIT / 2)
     figures(jobs=6, seconds=round(elapsed, 2), serial_would_take=round(serial, 2))
     assert elapsed < serial  # they ran in parallel
+
+
+async def test_the_cloud_key_never_reaches_logs_reprs_or_errors(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    key = "sk-cloud-0123456789abcdef"
+    caplog.set_level("DEBUG")
+    async with FakeComfyServer(flavour="cloud", api_key=key) as fake:
+        async with ComfyClient.cloud(api_key=key, base_url=fake.url, options=options()) as comfy:
+            job = await comfy.submit(sleeper(steps=2, delay=UNIT))
+            fake.faults.drop_websocket()  # a reconnect: the URL with its token is used again
+            await asyncio.wait_for(job.result(), 50 * UNIT)
+            texts = [repr(comfy), repr(comfy._live.connection), repr(job)]
+        wrong = ComfyClient.cloud(api_key=key + "x", base_url=fake.url, options=options())
+        with pytest.raises(AuthenticationError) as caught:
+            await wrong.submit(sleeper())
+        await wrong.aclose()
+    chain: list[BaseException] = []
+    error: BaseException | None = caught.value
+    while error is not None:
+        chain.append(error)
+        error = error.__cause__ or error.__context__
+    texts += [str(e) for e in chain] + [repr(e) for e in chain]
+    texts += [record.getMessage() for record in caplog.records]
+    texts += [str(record.exc_info) for record in caplog.records if record.exc_info]
+    assert comfy._live.connection.connects >= 2
+    assert not [text for text in texts if key in text]
