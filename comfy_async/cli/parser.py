@@ -13,7 +13,7 @@ import argparse
 from typing import TYPE_CHECKING, Final
 
 from comfy_async import __version__
-from comfy_async.cli import files, info, jobs, queue_commands, workflows
+from comfy_async.cli import demo, files, info, jobs, queue_commands, run, watch, workflows
 from comfy_async.cli.session import ENV_CLOUD_KEY, ENV_URL, add_server_options
 
 if TYPE_CHECKING:
@@ -22,22 +22,27 @@ if TYPE_CHECKING:
 __all__ = ["COMMAND_MODULES", "add_output_options", "build_parser"]
 
 COMMAND_MODULES: Final[tuple[ModuleType, ...]] = (
+    run,
+    watch,
     queue_commands,
     jobs,
     info,
     files,
     workflows,
+    demo,
 )
 """The modules that register subcommands, in the order ``--help`` lists them."""
 
 _DESCRIPTION = """\
-A command line for ComfyUI and Comfy Cloud, on the comfy_async library: manage a server's
-queue, jobs, history, files and models, and check or convert workflows offline.
+A command line for ComfyUI and Comfy Cloud, on the comfy_async library: run workflows with live
+progress and previews, watch a server's events, manage its queue, jobs, history, files and
+models, and check or convert workflows offline.
 """
 
 _EPILOG = f"""\
 getting started:
-  comfy-async queue                         # against http://127.0.0.1:8188
+  comfy-async demo                          # a sample workflow on a built-in fake server
+  comfy-async run txt2img_api.json -o out/  # against http://127.0.0.1:8188
   comfy-async --url http://gpu-box:8188 queue
   comfy-async COMMAND --help                # options and examples of one command
 

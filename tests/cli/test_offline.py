@@ -170,8 +170,8 @@ def test_help_and_usage(offline, capsys: pytest.CaptureFixture[str]) -> None:
     top = offline.sync("--help")
     assert top.code == ExitCode.OK
     for command in (
-        "queue", "interrupt", "jobs", "history", "free", "stats", "nodes",
-        "models", "upload", "download", "validate", "convert",
+        "run", "watch", "queue", "interrupt", "jobs", "history", "free", "stats", "nodes",
+        "models", "upload", "download", "validate", "convert", "demo",
     ):  # fmt: skip
         assert f"    {command} " in top.out, command
     assert "exit codes: 0 ok" in top.out
@@ -182,7 +182,7 @@ def test_help_and_usage(offline, capsys: pytest.CaptureFixture[str]) -> None:
     assert "invalid choice: 'frobnicate'" in unknown.err
     version = offline.sync("--version")
     assert version.out.startswith("comfy-async ")
-    for command in ("queue", "jobs", "history", "nodes", "upload", "download", "convert"):
+    for command in ("watch", "queue", "jobs", "history", "nodes", "upload", "download", "convert"):
         shown = offline.sync(command, "--help")
         assert shown.code == ExitCode.OK
         assert "examples:" in shown.out, command

@@ -1,0 +1,113 @@
+"""``demo``: a sample workflow run on the embedded fake server, end to end, with no GPU or network.
+
+It starts :class:`~comfy_async.testing.FakeComfyServer` on a free loopback port in this process
+and runs a small graph through the real client and the same code path as ``run``: an empty
+image, a probe node that reports a dozen steps with a JPEG preview each (a short delay per step
+so the bar can be watched), and a ``SaveImage``. The output PNG is saved to ``-o DIR`` (default
+``./comfy-async-demo/``), the preview frames to ``DIR/previews/``, and the paths are printed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+from comfy_async.cli.execution import RunPlan, execute
+from comfy_async.cli.failures import ExitCode
+from comfy_async.cli.session import ServerChoice
+from comfy_async.cli.workflows import node_labels
+from comfy_async.workflow import Workflow
+
+if TYPE_CHECKING:
+    import argparse
+
+    from comfy_async.cli.session import Context
+
+__all__ = ["DEFAULT_FOLDER", "demo_command", "demo_workflow", "register"]
+
+DEFAULT_FOLDER: Final = "comfy-async-demo"
+"""Where the demo saves its image when ``-o`` is not given."""
+_SIDE: Final = 512
+_COLOUR: Final = 0x2E86AB
+
+
+def demo_workflow(*, steps: int = 12, delay: float = 0.15) -> dict[str, dict[str, object]]:
+    """The demo's API-format graph: EmptyImage → ProbeSleepProgress (JPEG previews) → SaveImage."""
+    return {
+        "1": {
+            "class_type": "EmptyImage",
+            "inputs": {"width": _SIDE, "height": _SIDE, "batch_size": 1, "color": _COLOUR},
+        },
+        "2": {
+            "class_type": "ProbeSleepProgress",
+            "inputs": {
+                "image": ["1", 0],
+                "steps": steps,
+                "delay": delay,
+                "preview_format": "JPEG",
+                "text": "hello from the fake server",
+            },
+        },
+        "3": {
+            "class_type": "SaveImage",
+            "inputs": {"images": ["2", 0], "filename_prefix": "comfy-async-demo"},
+        },
+    }
+
+
+async def demo_command(ctx: Context) -> ExitCode:
+    """``comfy-async demo``: run the sample workflow on an embedded fake server."""
+    from comfy_async.testing import FakeComfyServer  # noqa: PLC0415 - the fake, for the demo only
+
+    args, out = ctx.args, ctx.out
+    folder = Path(args.output)
+    async with FakeComfyServer() as server:
+        out.note(f"demo: a fake ComfyUI at {server.url}, in this process (no GPU, no network)")
+        client = ctx.client(ServerChoice(server.url))
+        await client.connect()
+        catalogue = await client.nodes()
+        workflow = Workflow(demo_workflow(steps=args.steps, delay=args.delay), catalogue=catalogue)
+        plan = RunPlan(
+            workflow,
+            labels=node_labels(workflow, catalogue),
+            output_dir=folder,
+            previews_dir=folder / "previews",
+            overwrite=True,
+            preview_method="auto",
+        )
+        code, reports = await execute(client, plan, out)
+        await client.aclose()
+    if code is ExitCode.OK and reports and reports[0].files and not out.json:
+        report = reports[0]
+        out.note(
+            f"demo done: {report.files[0]} is the {_SIDE}×{_SIDE} PNG the workflow saved; "
+            f"its {len(report.previews)} preview frames are in {folder / 'previews'}"
+        )
+        out.note("next: comfy-async --help, or python -m comfy_async.testing for a fake server")
+    return code
+
+
+def register(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+    parents: list[argparse.ArgumentParser],
+) -> None:
+    """Add ``demo`` to the command line."""
+    parser = subparsers.add_parser(
+        "demo",
+        parents=parents,
+        help="run a sample workflow on a built-in fake server (no GPU, no network)",
+        description=(
+            "Start a fake ComfyUI in this process, run a sample workflow through the client "
+            "with live progress and previews, and save the output image."
+        ),
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        default=DEFAULT_FOLDER,
+        metavar="DIR",
+        help=f"where the image goes (default: ./{DEFAULT_FOLDER}/)",
+    )
+    parser.add_argument("--steps", type=int, default=12, help="progress steps (default 12)")
+    parser.add_argument("--delay", type=float, default=0.15, help="seconds per step (default 0.15)")
+    parser.set_defaults(handler=demo_command)

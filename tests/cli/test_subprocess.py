@@ -1,0 +1,174 @@
+"""``python -m comfy_async`` as a real process: Ctrl-C and SIGTERM during ``run``, the demo.
+
+The Ctrl-C test sends SIGINT to a process running a slow job on the test's fake server (in
+this process, on a port): the job must be cancelled on the server and the exit code be 130.
+The demo test is what a new user does first: it must work from nothing and save a real PNG.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from comfy_async.cli import ExitCode
+from tests.cli.conftest import ROOT, spawn, subprocess_env, write_json
+from tests.session.graphs import sleeper
+
+
+async def _line_containing(stream: asyncio.StreamReader, text: str, limit: float = 30) -> str:
+    seen: list[str] = []
+    async with asyncio.timeout(limit):
+        while True:
+            line = (await stream.readline()).decode()
+            if not line:
+                raise AssertionError(f"the process ended without printing {text!r}: {seen}")
+            seen.append(line)
+            if text in line:
+                return line
+
+
+@pytest.mark.parametrize(
+    ("sig", "code", "said"),
+    [
+        (signal.SIGINT, ExitCode.INTERRUPTED, "interrupted"),
+        (signal.SIGTERM, ExitCode.TERMINATED, "terminated"),
+    ],
+)
+async def test_a_signal_during_run_cancels_the_job_on_the_server(
+    comfy_server, tmp_path: Path, sig: signal.Signals, code: int, said: str
+) -> None:
+    workflow = write_json(tmp_path / "slow.json", sleeper(steps=1000, delay=60))
+    process = await spawn("--url", comfy_server.url, "run", workflow, "--progress", "plain")
+    assert process.stderr is not None
+    await _line_containing(process.stderr, "Probe: sleep with progress")  # it runs now
+    (post,) = comfy_server.prompt_posts
+    assert comfy_server.queue_remaining == 1
+    process.send_signal(sig)
+    try:
+        async with asyncio.timeout(30):
+            rest = (await process.stderr.read()).decode()
+            assert await process.wait() == code
+    except TimeoutError:
+        process.kill()
+        left = (await process.stderr.read()).decode()
+        raise AssertionError(f"still running 30 s after {sig!r}; it printed {left!r}") from None
+    assert "interrupted: cancelling 1 job(s) on the server" in rest
+    assert f"job {post.prompt_id[:8]}: cancelled" in rest
+    assert rest.rstrip().endswith(said)
+    assert comfy_server.request_counts["POST /jobs/{job_id}/cancel"] == 1
+    assert comfy_server.queue_remaining == 0
+    async with asyncio.timeout(5):
+        while True:  # the history entry is written as the interrupted prompt ends
+            history = comfy_server._context.history.get(post.prompt_id)
+            if history is not None:
+                break
+            await asyncio.sleep(0.05)
+    messages = [name for name, _ in history.status["messages"]]
+    assert messages[-1] == "execution_interrupted"
+
+
+async def test_the_demo_works_from_nothing(tmp_path: Path) -> None:
+    folder = tmp_path / "demo"
+    process = await spawn("demo", "-o", folder, "--delay", "0.02")
+    async with asyncio.timeout(60):
+        out, err = await process.communicate()
+    assert process.returncode == ExitCode.OK, err.decode()
+    (saved,) = out.decode().splitlines()
+    image_path = Path(saved)
+    assert image_path.parent == folder
+    with Image.open(image_path) as image:
+        image.verify()
+        assert image.format == "PNG"
+    with Image.open(image_path) as image:
+        assert image.size == (512, 512)
+    previews = sorted((folder / "previews").iterdir())
+    assert len(previews) == 12
+    with Image.open(previews[0]) as preview:
+        assert preview.format == "JPEG"
+    text = err.decode()
+    assert "a fake ComfyUI at http://127.0.0.1:" in text
+    assert f"demo done: {image_path} is the 512×512 PNG" in text
+
+
+def test_the_demo_as_a_new_user_types_it(tmp_path: Path) -> None:
+    """``python -m comfy_async demo -o DIR``, defaults and all, from a plain shell."""
+    folder = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, "-m", "comfy_async", "demo", "-o", str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=subprocess_env(),
+        cwd=tmp_path,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    (line,) = done.stdout.splitlines()
+    with Image.open(line) as image:
+        image.verify()
+        assert image.format == "PNG"
+    assert f"demo done: {line}" in done.stderr
+
+
+def test_json_output_of_a_subprocess_parses(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "comfy_async",
+            "demo",
+            "-o",
+            str(tmp_path),
+            "--delay",
+            "0",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=subprocess_env(),
+        cwd=ROOT,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    (report,) = [json.loads(line) for line in done.stdout.splitlines()]
+    assert report["status"] == "success"
+    assert report["previews"] == 12
+
+
+def test_import_comfy_async_loads_neither_the_cli_nor_rich() -> None:
+    code = (
+        "import sys, comfy_async; "
+        "print(sorted(m for m in sys.modules if m.startswith(('comfy_async.cli', 'rich'))))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=subprocess_env(),
+        check=True,
+    )
+    assert done.stdout.strip() == "[]"
+
+
+def test_help_explains_with_examples() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "comfy_async", "run", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=subprocess_env(),
+        check=False,
+    )
+    assert done.returncode == 0
+    assert "examples:" in done.stdout
+    assert "--count N" in done.stdout
+    assert "Exit codes: 0 done" in done.stdout
