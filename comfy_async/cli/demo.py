@@ -5,6 +5,8 @@ and runs a small graph through the real client and the same code path as ``run``
 image, a probe node that reports a dozen steps with a JPEG preview each (a short delay per step
 so the bar can be watched), and a ``SaveImage``. The output PNG is saved to ``-o DIR`` (default
 ``./comfy-async-demo/``), the preview frames to ``DIR/previews/``, and the paths are printed.
+The workflow itself is saved as ``DIR/workflow_api.json``, to try the other commands on with a
+standalone fake server (``python -m comfy_async.testing``).
 """
 
 from __future__ import annotations
@@ -23,10 +25,12 @@ if TYPE_CHECKING:
 
     from comfy_async.cli.session import Context
 
-__all__ = ["DEFAULT_FOLDER", "demo_command", "demo_workflow", "register"]
+__all__ = ["DEFAULT_FOLDER", "WORKFLOW_FILE", "demo_command", "demo_workflow", "register"]
 
 DEFAULT_FOLDER: Final = "comfy-async-demo"
 """Where the demo saves its image when ``-o`` is not given."""
+WORKFLOW_FILE: Final = "workflow_api.json"
+"""The name of the demo's workflow, saved beside its image."""
 _SIDE: Final = 512
 _COLOUR: Final = 0x2E86AB
 
@@ -77,13 +81,18 @@ async def demo_command(ctx: Context) -> ExitCode:
         )
         code, reports = await execute(client, plan, out)
         await client.aclose()
-    if code is ExitCode.OK and reports and reports[0].files and not out.json:
-        report = reports[0]
+    if code is not ExitCode.OK:
+        return code
+    workflow.save(folder / WORKFLOW_FILE)
+    if reports[0].files and not out.json:
         out.note(
-            f"demo done: {report.files[0]} is the {_SIDE}×{_SIDE} PNG the workflow saved; "
-            f"its {len(report.previews)} preview frames are in {folder / 'previews'}"
+            f"demo done: {reports[0].files[0]} is the {_SIDE}×{_SIDE} PNG the workflow saved; "
+            f"its {len(reports[0].previews)} preview frames are in {folder / 'previews'}"
         )
-        out.note("next: comfy-async --help, or python -m comfy_async.testing for a fake server")
+        out.note(
+            f"next: start a fake server (python -m comfy_async.testing) and try "
+            f"comfy-async run {folder / WORKFLOW_FILE} on it; comfy-async --help lists the rest"
+        )
     return code
 
 

@@ -95,6 +95,10 @@ async def test_the_demo_works_from_nothing(tmp_path: Path) -> None:
     text = err.decode()
     assert "a fake ComfyUI at http://127.0.0.1:" in text
     assert f"demo done: {image_path} is the 512×512 PNG" in text
+    # its workflow, saved beside the image, is one to try the other commands on
+    workflow = json.loads((folder / "workflow_api.json").read_text())
+    assert workflow["2"]["class_type"] == "ProbeSleepProgress"
+    assert f"comfy-async run {folder / 'workflow_api.json'}" in text
 
 
 def test_the_demo_as_a_new_user_types_it(tmp_path: Path) -> None:
