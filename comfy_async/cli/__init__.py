@@ -18,6 +18,7 @@ import contextlib
 import logging
 import os
 import signal
+import sys
 from typing import TYPE_CHECKING
 
 from comfy_async.cli.failures import ExitCode, UsageError, report
@@ -65,11 +66,21 @@ def _terminate_cancels() -> Iterator[None]:
         loop.remove_signal_handler(signal.SIGTERM)
 
 
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that flushing it at exit raises nothing more."""
+    with contextlib.suppress(AttributeError, OSError, ValueError):  # not a real file (tests)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
 async def _invoke(args: argparse.Namespace, out: Output, environ: Mapping[str, str]) -> int:
     ctx = Context(args, out, environ)
     try:
         with _terminate_cancels():
             return int(await args.handler(ctx))
+    except BrokenPipeError:  # `comfy-async nodes | head`: the reader has all it wanted
+        _silence_stdout()
+        return ExitCode.BROKEN_PIPE
     except (ComfyError, UsageError, OSError) as error:
         return report(error, out.stderr, verbose=out.verbose > 0, secrets=out.secrets)
     except Exception as error:  # noqa: BLE001 - a bug: one line (the traceback with -v)

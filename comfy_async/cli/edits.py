@@ -17,7 +17,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from comfy_async._json import JsonValue, loads
-from comfy_async._node_schema import BooleanInput, ComboInput, FloatInput, IntInput, StringInput
+from comfy_async._node_schema import (
+    BooleanInput,
+    ComboInput,
+    FloatInput,
+    IntInput,
+    LinkInput,
+    StringInput,
+)
 from comfy_async.cli.failures import UsageError
 from comfy_async.errors import AmbiguousNodeError, WorkflowError
 
@@ -80,6 +87,11 @@ def typed_value(workflow: Workflow, node_id: str, name: str, text: str) -> JsonV
         class_type = workflow.node(node_id).class_type
         schema = workflow.catalogue.get(class_type) if class_type else None
         spec = schema.inputs.get(name) if schema is not None else None
+    if isinstance(spec, LinkInput):
+        raise UsageError(
+            f"node {node_id} input {name!r} takes a link ({spec.type}) from another node; "
+            "--set sets values only"
+        )
     if isinstance(spec, StringInput):
         return text
     if isinstance(spec, IntInput | FloatInput):

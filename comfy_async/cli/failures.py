@@ -53,6 +53,8 @@ class ExitCode(enum.IntEnum):
     """The server could not be reached, or refused the credentials."""
     INTERRUPTED = 130
     """Interrupted by Ctrl-C (jobs started by the command were cancelled on the server)."""
+    BROKEN_PIPE = 141
+    """The reader of stdout went away (``comfy-async nodes | head``): stopped quietly."""
     TERMINATED = 143
     """Stopped by SIGTERM, which is handled as Ctrl-C is."""
 
@@ -76,9 +78,26 @@ def exit_code_for(error: BaseException) -> ExitCode:
     return ExitCode.FAILED
 
 
+def _reason(message: str, details: str, input_name: str | None) -> str:
+    # The server's details are often the input's name alone (required_input_missing,
+    # value_bigger_than_max): the message then says more.
+    if not details or details == input_name:
+        return message or details
+    return f"{message}: {details}" if message else details
+
+
+def _where(node_id: str | None, class_type: str | None, input_name: str | None) -> str:
+    where = "the prompt" if node_id is None else f"node {node_id} ({class_type})"
+    return f"{where} input {input_name!r}" if input_name else where
+
+
 def problem_lines(problems: Iterable[Problem]) -> list[str]:
     """One indented line per validation problem: where (node, class, input), type and reason."""
-    return [f"  {problem}" for problem in problems]
+    return [
+        f"  {_where(p.node_id, p.class_type, p.input_name)}: {p.type}: "
+        f"{_reason(p.message, p.details, p.input_name)}"
+        for p in problems
+    ]
 
 
 def _validation_lines(error: PromptValidationError) -> list[str]:
@@ -88,10 +107,10 @@ def _validation_lines(error: PromptValidationError) -> list[str]:
     lines = [f"the workflow was refused: {head}"]
     for node_id, node_error in error.node_errors.items():
         for item in node_error.errors:
-            where = f"node {node_id} ({node_error.class_type})"
-            if item.input_name:
-                where += f" input {item.input_name!r}"
-            lines.append(f"  {where}: {item.type}: {item.details or item.message}")
+            where = _where(node_id, node_error.class_type, item.input_name)
+            lines.append(
+                f"  {where}: {item.type}: {_reason(item.message, item.details, item.input_name)}"
+            )
     return lines
 
 

@@ -39,14 +39,12 @@ def test_validate_lists_every_problem(offline, tmp_path: Path, object_info: Path
     assert result.out == ""
     lines = result.err.splitlines()
     assert lines[0] == "error: the workflow would be refused: 2 problems"
-    assert any(
-        "node 2 (ProbeSleepProgress) input 'steps': value_smaller_than_min" in line
-        for line in lines
-    )
-    assert any(
-        "node 3 (SaveImage) input 'filename_prefix': required_input_missing" in line
-        for line in lines
-    )
+    steps = "  node 2 (ProbeSleepProgress) input 'steps': value_smaller_than_min"
+    prefix = "  node 3 (SaveImage) input 'filename_prefix': required_input_missing"
+    assert sorted(lines[1:]) == [
+        f"{steps}: Value 0 smaller than min of 1",
+        f"{prefix}: Required input is missing",
+    ]
     data = offline.sync("validate", workflow, "--object-info", object_info, "--json").json()
     assert data["valid"] is False
     assert {(p["node_id"], p["input_name"]) for p in data["problems"]} == {

@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 from comfy_async.cli import ExitCode
-from tests.cli.conftest import ROOT, spawn, subprocess_env, write_json
+from tests.cli.conftest import OBJECT_INFO, ROOT, spawn, subprocess_env, write_json
 from tests.session.graphs import sleeper
 
 
@@ -176,3 +176,21 @@ def test_help_explains_with_examples() -> None:
     assert "examples:" in done.stdout
     assert "--count N" in done.stdout
     assert "Exit codes: 0 done" in done.stdout
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly(tmp_path: Path) -> None:
+    object_info = tmp_path / "object_info.json.gz"
+    object_info.write_bytes(OBJECT_INFO.read_bytes())
+    with subprocess.Popen(  # `comfy-async nodes | head -1`: 890 lines, one read
+        [sys.executable, "-m", "comfy_async", "nodes", "--object-info", str(object_info)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=subprocess_env(),
+    ) as process:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        assert process.stdout.readline().split()[0] == b"CLASS"
+        process.stdout.close()
+        err = process.stderr.read()
+        assert process.wait(timeout=30) == ExitCode.BROKEN_PIPE
+    assert err == b""
