@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Final
 
 from comfy_async.cli.execution import RunPlan, execute
 from comfy_async.cli.failures import ExitCode
+from comfy_async.cli.registry import add_command
 from comfy_async.cli.session import ServerChoice
 from comfy_async.cli.workflows import node_labels
 from comfy_async.workflow import Workflow
@@ -23,6 +24,7 @@ from comfy_async.workflow import Workflow
 if TYPE_CHECKING:
     import argparse
 
+    from comfy_async.cli.registry import SubParsers
     from comfy_async.cli.session import Context
 
 __all__ = ["DEFAULT_FOLDER", "WORKFLOW_FILE", "demo_command", "demo_workflow", "register"]
@@ -96,15 +98,14 @@ async def demo_command(ctx: Context) -> ExitCode:
     return code
 
 
-def register(
-    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
-    parents: list[argparse.ArgumentParser],
-) -> None:
+def register(subparsers: SubParsers, parents: list[argparse.ArgumentParser]) -> None:
     """Add ``demo`` to the command line."""
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "demo",
-        parents=parents,
-        help="run a sample workflow on a built-in fake server (no GPU, no network)",
+        parents,
+        summary="a sample workflow on a built-in fake server (no GPU, no network)",
+        handler=demo_command,
         description=(
             "Start a fake ComfyUI in this process, run a sample workflow through the client "
             "with live progress and previews, and save the output image."
@@ -119,4 +120,3 @@ def register(
     )
     parser.add_argument("--steps", type=int, default=12, help="progress steps (default 12)")
     parser.add_argument("--delay", type=float, default=0.15, help="seconds per step (default 0.15)")
-    parser.set_defaults(handler=demo_command)

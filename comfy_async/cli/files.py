@@ -8,12 +8,15 @@ library streams each file to a temporary name and renames it into place.
 
 from __future__ import annotations
 
-import argparse
 from typing import TYPE_CHECKING
 
 from comfy_async.cli.failures import ExitCode
+from comfy_async.cli.registry import add_command
 
 if TYPE_CHECKING:
+    import argparse
+
+    from comfy_async.cli.registry import SubParsers
     from comfy_async.cli.session import Context
 
 __all__ = ["download_command", "register", "upload_command"]
@@ -67,18 +70,16 @@ async def download_command(ctx: Context) -> ExitCode:
     return ExitCode.OK
 
 
-def register(
-    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
-    parents: list[argparse.ArgumentParser],
-) -> None:
+def register(subparsers: SubParsers, parents: list[argparse.ArgumentParser]) -> None:
     """Add ``upload`` and ``download`` to the command line."""
-    upload = subparsers.add_parser(
+    upload = add_command(
+        subparsers,
         "upload",
-        parents=parents,
-        help="upload an image (or any input file) to the server",
+        parents,
+        summary="upload an image (or any input file) to the server",
+        handler=upload_command,
         description="Upload a file to the server's input folder and print its stored name.",
-        epilog=_UPLOAD_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        examples=_UPLOAD_EXAMPLES,
     )
     upload.add_argument("path", metavar="PATH")
     upload.add_argument(
@@ -86,18 +87,17 @@ def register(
     )
     upload.add_argument("--subfolder", default="", help="a subfolder of it")
     upload.add_argument("--overwrite", action="store_true", help="replace a file of that name")
-    upload.set_defaults(handler=upload_command)
 
-    download = subparsers.add_parser(
+    download = add_command(
+        subparsers,
         "download",
-        parents=parents,
-        help="save the output files of a finished prompt",
+        parents,
+        summary="save the output files of a finished prompt",
+        handler=download_command,
         description="Save the output files of a finished prompt under safe names.",
-        epilog=_DOWNLOAD_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        examples=_DOWNLOAD_EXAMPLES,
     )
     download.add_argument("prompt_id", metavar="ID")
     download.add_argument("-o", "--output", default=".", metavar="DIR", help="where (default .)")
     download.add_argument("--temp", action="store_true", help="also the temporary previews")
     download.add_argument("--overwrite", action="store_true", help="replace existing files")
-    download.set_defaults(handler=download_command)

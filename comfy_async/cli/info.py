@@ -9,7 +9,6 @@ and its outputs; it reads the server's catalogue or a saved ``--object-info`` fi
 
 from __future__ import annotations
 
-import argparse
 from typing import TYPE_CHECKING
 
 from comfy_async._node_schema import (
@@ -22,11 +21,15 @@ from comfy_async._node_schema import (
     StringInput,
 )
 from comfy_async.cli.failures import ExitCode
+from comfy_async.cli.registry import add_command
 from comfy_async.cli.workflows import add_object_info_option
 
 if TYPE_CHECKING:
+    import argparse
+
     from comfy_async.catalogue import Catalogue, NodeInput, NodeSchema
     from comfy_async.cli.output import Output
+    from comfy_async.cli.registry import SubParsers
     from comfy_async.cli.session import Context
 
 __all__ = [
@@ -241,45 +244,47 @@ async def models_command(ctx: Context) -> ExitCode:
     return ExitCode.OK
 
 
-def register(
-    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
-    parents: list[argparse.ArgumentParser],
-) -> None:
+def register(subparsers: SubParsers, parents: list[argparse.ArgumentParser]) -> None:
     """Add ``stats``, ``free``, ``nodes`` and ``models`` to the command line."""
-    stats = subparsers.add_parser(
-        "stats", parents=parents, help="versions, RAM and devices of the server"
+    add_command(
+        subparsers,
+        "stats",
+        parents,
+        summary="versions, RAM and devices of the server",
+        handler=stats_command,
     )
-    stats.set_defaults(handler=stats_command)
 
-    free = subparsers.add_parser(
+    free = add_command(
+        subparsers,
         "free",
-        parents=parents,
-        help="unload models and free memory",
+        parents,
+        summary="unload models and free memory",
+        handler=free_command,
         description="Ask the server to unload models and free memory (both unless one is named).",
     )
     free.add_argument("--unload-models", action="store_true", help="only unload the models")
     free.add_argument("--free-memory", action="store_true", help="only free cached memory")
-    free.set_defaults(handler=free_command)
 
-    nodes = subparsers.add_parser(
+    nodes = add_command(
+        subparsers,
         "nodes",
-        parents=parents,
-        help="search the node catalogue, or show one node's inputs",
+        parents,
+        summary="search the node catalogue, or show one node's inputs",
+        handler=nodes_command,
         description="Search the node classes, or show one class: inputs and outputs.",
-        epilog=_NODES_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        examples=_NODES_EXAMPLES,
     )
     nodes.add_argument("query", nargs="?", metavar="CLASS", help="a class name, or text to find")
     nodes.add_argument("--search", action="store_true", help="search even for a class name")
     nodes.add_argument("--category", help="only this category (and those below it)")
     add_object_info_option(nodes)
-    nodes.set_defaults(handler=nodes_command)
 
-    models = subparsers.add_parser(
+    models = add_command(
+        subparsers,
         "models",
-        parents=parents,
-        help="list model folders, or the files of one",
+        parents,
+        summary="list model folders, or the files of one",
+        handler=models_command,
         description="List the model folders (checkpoints, loras…), or the files of FOLDER.",
     )
     models.add_argument("folder", nargs="?", metavar="FOLDER")
-    models.set_defaults(handler=models_command)

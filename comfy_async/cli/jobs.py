@@ -8,17 +8,19 @@ API have only this), ``history show ID`` one entry, ``history --clear`` forgets 
 
 from __future__ import annotations
 
-import argparse
 from typing import TYPE_CHECKING
 
 from comfy_async.cli.failures import ExitCode
 from comfy_async.cli.queue_commands import format_time
+from comfy_async.cli.registry import add_command
 from comfy_async.models.jobs import JobStatus
 
 if TYPE_CHECKING:
+    import argparse
     from collections.abc import Sequence
 
     from comfy_async.cli.output import Output
+    from comfy_async.cli.registry import SubParsers
     from comfy_async.cli.session import Context
     from comfy_async.models.files import OutputFile
     from comfy_async.models.history import HistoryRecord
@@ -238,18 +240,16 @@ async def history_show_command(ctx: Context) -> ExitCode:
     return ExitCode.OK
 
 
-def register(
-    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
-    parents: list[argparse.ArgumentParser],
-) -> None:
+def register(subparsers: SubParsers, parents: list[argparse.ArgumentParser]) -> None:
     """Add ``jobs`` and ``history`` to the command line."""
-    jobs = subparsers.add_parser(
+    jobs = add_command(
+        subparsers,
         "jobs",
-        parents=parents,
-        help="list jobs, show one, or cancel some",
+        parents,
+        summary="list jobs, show one, or cancel some",
+        handler=jobs_command,
         description="List the server's jobs (the jobs API), newest first.",
-        epilog=_JOBS_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        examples=_JOBS_EXAMPLES,
     )
     jobs.add_argument(
         "--status",
@@ -261,7 +261,6 @@ def register(
     jobs.add_argument("--offset", type=int, metavar="N", help="skip the first N")
     jobs.add_argument("--sort", choices=("created", "duration"), help="sort by (default created)")
     jobs.add_argument("--oldest-first", action="store_true", help="ascending order")
-    jobs.set_defaults(handler=jobs_command)
     actions = jobs.add_subparsers(title="actions", metavar="ACTION")
     show = actions.add_parser("show", parents=parents, help="one job, its outputs and error")
     show.add_argument("job_id", metavar="ID")
@@ -270,17 +269,17 @@ def register(
     cancel.add_argument("job_ids", nargs="+", metavar="ID")
     cancel.set_defaults(handler=jobs_cancel_command)
 
-    history = subparsers.add_parser(
+    history = add_command(
+        subparsers,
         "history",
-        parents=parents,
-        help="list finished prompts, show one, or clear the history",
+        parents,
+        summary="list finished prompts, show one, or clear the history",
+        handler=history_command,
         description="List the newest finished prompts (oldest first, newest last).",
-        epilog=_HISTORY_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        examples=_HISTORY_EXAMPLES,
     )
     history.add_argument("--limit", type=int, default=20, metavar="N", help="the newest N")
     history.add_argument("--clear", action="store_true", help="delete every entry")
-    history.set_defaults(handler=history_command)
     history_actions = history.add_subparsers(title="actions", metavar="ACTION")
     entry = history_actions.add_parser("show", parents=parents, help="one entry")
     entry.add_argument("prompt_id", metavar="ID")

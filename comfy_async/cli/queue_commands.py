@@ -8,13 +8,16 @@ the one running; ``interrupt`` alone stops whatever runs, whoever submitted it.
 
 from __future__ import annotations
 
-import argparse
 import time
 from typing import TYPE_CHECKING
 
 from comfy_async.cli.failures import ExitCode
+from comfy_async.cli.registry import add_command
 
 if TYPE_CHECKING:
+    import argparse
+
+    from comfy_async.cli.registry import SubParsers
     from comfy_async.cli.session import Context
     from comfy_async.models.queue import QueueItem
 
@@ -105,32 +108,30 @@ async def interrupt_command(ctx: Context) -> ExitCode:
     return ExitCode.OK
 
 
-def register(
-    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
-    parents: list[argparse.ArgumentParser],
-) -> None:
+def register(subparsers: SubParsers, parents: list[argparse.ArgumentParser]) -> None:
     """Add ``queue`` and ``interrupt`` to the command line."""
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "queue",
-        parents=parents,
-        help="show the queue, clear it, or delete pending prompts",
+        parents,
+        summary="show the queue, clear it, or delete pending prompts",
+        handler=queue_command,
         description="Show the running and pending prompts (pending in run order).",
-        epilog=_QUEUE_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        examples=_QUEUE_EXAMPLES,
     )
     action = parser.add_mutually_exclusive_group()
     action.add_argument("--clear", action="store_true", help="drop every pending prompt")
     action.add_argument("--delete", nargs="+", metavar="ID", help="drop these pending prompts")
-    parser.set_defaults(handler=queue_command)
 
-    interrupt = subparsers.add_parser(
+    interrupt = add_command(
+        subparsers,
         "interrupt",
-        parents=parents,
-        help="stop the running prompt",
+        parents,
+        summary="stop the running prompt",
+        handler=interrupt_command,
         description=(
             "Stop prompt ID if it is the one running; without ID, stop whatever runs "
             "(whoever submitted it)."
         ),
     )
     interrupt.add_argument("prompt_id", nargs="?", metavar="ID")
-    interrupt.set_defaults(handler=interrupt_command)

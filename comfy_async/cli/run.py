@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from comfy_async.cli.edits import apply_uploads, apply_values
 from comfy_async.cli.execution import RunPlan, execute
 from comfy_async.cli.failures import ExitCode
+from comfy_async.cli.registry import add_command
 from comfy_async.cli.workflows import (
     add_edit_options,
     load_workflow,
@@ -26,6 +27,7 @@ from comfy_async.cli.workflows import (
 from comfy_async.workflow import is_ui_format
 
 if TYPE_CHECKING:
+    from comfy_async.cli.registry import SubParsers
     from comfy_async.cli.session import Context
     from comfy_async.client import ComfyClient
 
@@ -112,18 +114,16 @@ async def run_command(ctx: Context) -> ExitCode:
     return code
 
 
-def register(
-    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
-    parents: list[argparse.ArgumentParser],
-) -> None:
+def register(subparsers: SubParsers, parents: list[argparse.ArgumentParser]) -> None:
     """Add ``run`` to the command line."""
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "run",
-        parents=parents,
-        help="run a workflow with live progress and save its outputs",
+        parents,
+        summary="run a workflow with live progress and save its outputs",
+        handler=run_command,
         description="Run a workflow file, show its progress live and save what it produces.",
-        epilog=_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        examples=_EXAMPLES,
     )
     parser.add_argument("workflow", metavar="WORKFLOW.json", help="API or UI format")
     add_edit_options(parser)
@@ -162,4 +162,3 @@ def register(
         default=True,
         help="check the workflow against the server's catalogue first (default: on)",
     )
-    parser.set_defaults(handler=run_command)

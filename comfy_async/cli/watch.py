@@ -11,7 +11,6 @@ With ``--json`` each event is one JSON line (image bytes replaced by their size)
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import time
 from pathlib import Path
@@ -21,6 +20,7 @@ import msgspec
 
 from comfy_async.cli.failures import ExitCode, describe, exit_code_for
 from comfy_async.cli.previews import write_preview
+from comfy_async.cli.registry import add_command
 from comfy_async.cli.session import CLI_OPTIONS
 from comfy_async.config import ReconcilePolicy
 from comfy_async.errors import ComfyError
@@ -43,9 +43,11 @@ from comfy_async.events import (
 from comfy_async.models.files import output_files
 
 if TYPE_CHECKING:
+    import argparse
     from collections.abc import AsyncIterable
 
     from comfy_async.cli.output import Output
+    from comfy_async.cli.registry import SubParsers
     from comfy_async.cli.session import Context
     from comfy_async.events import Event
 
@@ -187,25 +189,22 @@ async def watch_command(ctx: Context) -> ExitCode:
     return ExitCode.OK
 
 
-def register(
-    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
-    parents: list[argparse.ArgumentParser],
-) -> None:
+def register(subparsers: SubParsers, parents: list[argparse.ArgumentParser]) -> None:
     """Add ``watch`` to the command line."""
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "watch",
-        parents=parents,
-        help="print the server's events live, one line each",
+        parents,
+        summary="print the server's events live, one line each",
+        handler=watch_command,
         description=(
             "Print the events this client receives, one line each, until Ctrl-C; "
             "or follow one prompt to its outcome with --prompt."
         ),
-        epilog=_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        examples=_EXAMPLES,
     )
     parser.add_argument("--previews", metavar="DIR", help="save every preview frame in DIR")
     parser.add_argument("--prompt", metavar="ID", help="follow this prompt until it ends")
     parser.add_argument(
         "--timeout", type=float, metavar="S", help="stop after S seconds (exit code 0)"
     )
-    parser.set_defaults(handler=watch_command)

@@ -10,20 +10,22 @@ progress bars give nodes, and how a refusal is printed, which ``run`` shares.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from comfy_async._json import JsonValue, loads
 from comfy_async.cli.edits import apply_values, parse_seed
 from comfy_async.cli.failures import ExitCode, UsageError, problem_lines
+from comfy_async.cli.registry import add_command
 from comfy_async.workflow import Workflow, is_ui_format
 
 if TYPE_CHECKING:
+    import argparse
     from collections.abc import Mapping, Sequence
 
     from comfy_async.catalogue import Catalogue
     from comfy_async.cli.output import Output
+    from comfy_async.cli.registry import SubParsers
     from comfy_async.cli.session import Context
     from comfy_async.workflow import Problem
 
@@ -167,35 +169,32 @@ async def convert_command(ctx: Context) -> ExitCode:
     return ExitCode.OK
 
 
-def register(
-    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
-    parents: list[argparse.ArgumentParser],
-) -> None:
+def register(subparsers: SubParsers, parents: list[argparse.ArgumentParser]) -> None:
     """Add ``validate`` and ``convert`` to the command line."""
-    validate = subparsers.add_parser(
+    validate = add_command(
+        subparsers,
         "validate",
-        parents=parents,
-        help="check a workflow offline, as the server would",
+        parents,
+        summary="check a workflow offline, as the server would",
+        handler=validate_command,
         description="Check a workflow (API or UI format) against the node catalogue, offline.",
-        epilog=_VALIDATE_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        examples=_VALIDATE_EXAMPLES,
     )
     validate.add_argument("workflow", metavar="WORKFLOW.json")
     add_object_info_option(validate)
     add_edit_options(validate)
-    validate.set_defaults(handler=validate_command)
 
-    convert = subparsers.add_parser(
+    convert = add_command(
+        subparsers,
         "convert",
-        parents=parents,
-        help="convert a UI-format workflow to the API format",
+        parents,
+        summary="convert a UI-format workflow to the API format",
+        handler=convert_command,
         description="Convert a workflow saved from the UI to the API format.",
-        epilog=_CONVERT_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        examples=_CONVERT_EXAMPLES,
     )
     convert.add_argument("workflow", metavar="UI.json")
     convert.add_argument(
         "-o", "--output", metavar="API.json", help="where to write it (default: stdout)"
     )
     add_object_info_option(convert)
-    convert.set_defaults(handler=convert_command)
