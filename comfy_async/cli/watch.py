@@ -69,8 +69,8 @@ examples:
 def event_details(event: Event) -> str:
     """What one line says about ``event`` after its time, type and prompt."""
     match event:
-        case Status():
-            return f"queue_remaining={event.queue_remaining}"
+        case Status(sid=sid):
+            return f"queue_remaining={event.queue_remaining}" + (f" sid={sid}" if sid else "")
         case ExecutionCached(nodes=nodes):
             return f"cached={','.join(nodes)}" if nodes else ""
         case Executing(node=None):
@@ -168,12 +168,13 @@ async def watch_command(ctx: Context) -> ExitCode:
     # Another client's prompt sends this one no events (§3.2): its end is learnt over HTTP.
     client = ctx.client(options=FOLLOW_OPTIONS if args.prompt else CLI_OPTIONS)
     printer = EventPrinter(out, Path(args.previews) if args.previews else None)
-    await client.connect()
     if args.prompt is None:
-        out.note(f"watching {client.base_url} (Ctrl-C to stop)")
-        async with client.events() as tap:
+        async with client.events() as tap:  # subscribed first: the socket's first frames too
+            await client.connect()
+            out.note(f"watching {client.base_url} (Ctrl-C to stop)")
             await _print_all(tap, printer, args.timeout)
         return ExitCode.OK
+    await client.connect()
     job = await client.attach(args.prompt)
     out.note(f"watching prompt {args.prompt} on {client.base_url}")
     await _print_all(job, printer, args.timeout)

@@ -93,6 +93,14 @@ def test_convert_writes_the_api_format(offline, tmp_path: Path, object_info: Pat
     assert offline.sync("validate", target, "--object-info", object_info).code == ExitCode.OK
 
 
+async def test_convert_with_the_servers_catalogue(cli, tmp_path: Path) -> None:
+    workflow = write_json(tmp_path / "ui.json", ui_graph())
+    result = await cli("convert", workflow, "-o", tmp_path / "api.json", "--json")
+    assert result.code == ExitCode.OK
+    assert result.json() == {"output": str(tmp_path / "api.json"), "nodes": 2}
+    assert json.loads((tmp_path / "api.json").read_text())["2"]["class_type"] == "SaveImage"
+
+
 def test_convert_refuses_what_it_cannot_do(offline, tmp_path: Path, object_info: Path) -> None:
     api = write_json(tmp_path / "api.json", sleeper())
     result = offline.sync("convert", api, "--object-info", object_info)

@@ -42,6 +42,7 @@ async def test_watch_prints_broadcast_events_and_saves_previews(
     assert len(saved) == 3
     assert all(f"→ {path}" in result.out for path in saved)
     assert "watching http://127.0.0.1:" in result.err
+    assert " sid=" in result.out.splitlines()[0]  # subscribed before the socket opened
 
 
 async def test_watch_json_lines_parse(cli, comfy_server) -> None:
@@ -90,6 +91,7 @@ async def test_watch_of_an_unknown_prompt_ends_as_lost(cli) -> None:
 
 def test_event_lines_say_what_matters() -> None:
     assert event_details(Status()) == "queue_remaining=0"
+    assert event_details(Status(sid="abc")) == "queue_remaining=0 sid=abc"
     failed = ExecutionFailed(
         prompt_id="p", node_id="4", exception_type="RuntimeError", exception_message="boom\nmore"
     )
