@@ -2,13 +2,14 @@
 
 ``cli(*argv)`` runs :func:`comfy_async.cli.main` in a worker thread (it runs its own event loop
 while the test's loop serves the fake server) and returns the exit code with the captured
-stdout and stderr. ``COMFY_URL`` points at the test's ``comfy_server``. ``spawn(*argv)`` starts
-``python -m comfy_async`` as a real process.
+stdout and stderr. ``COMFY_URL`` points at the test's ``comfy_server``. ``spawned(*argv)``
+runs ``python -m comfy_async`` as a real process.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -16,12 +17,15 @@ import sys
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from comfy_async.cli import main
 from comfy_async.testing import FakeComfyServer
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
 
 ROOT = Path(__file__).resolve().parents[2]
 OBJECT_INFO = resources.files("comfy_async.testing").joinpath("data/object_info.json.gz")
@@ -104,9 +108,10 @@ def _default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-async def spawn(*argv: str | Path, **env: str) -> asyncio.subprocess.Process:
-    """Start ``python -m comfy_async ARGV`` with pipes for stdout and stderr."""
-    return await asyncio.create_subprocess_exec(
+@contextlib.asynccontextmanager
+async def spawned(*argv: str | Path, **env: str) -> AsyncIterator[asyncio.subprocess.Process]:
+    """``python -m comfy_async ARGV`` with pipes for stdout and stderr, killed on the way out."""
+    process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "comfy_async",
@@ -117,6 +122,12 @@ async def spawn(*argv: str | Path, **env: str) -> asyncio.subprocess.Process:
         cwd=str(ROOT),
         preexec_fn=_default_sigint,  # only resets a signal disposition: safe after fork
     )
+    try:
+        yield process
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
 
 
 def ui_graph() -> dict[str, object]:
@@ -150,7 +161,7 @@ __all__ = [
     "CliRunner",
     "FakeComfyServer",
     "Outcome",
-    "spawn",
+    "spawned",
     "subprocess_env",
     "ui_graph",
     "write_json",

@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from comfy_async import ComfyClient
 from comfy_async.cli import ExitCode
-from tests.cli.conftest import OBJECT_INFO, ROOT, spawn, subprocess_env, write_json
+from tests.cli.conftest import OBJECT_INFO, ROOT, spawned, subprocess_env, write_json
 from tests.session.graphs import sleeper
 
 
@@ -45,39 +46,31 @@ async def test_a_signal_during_run_cancels_the_job_on_the_server(
     comfy_server, tmp_path: Path, sig: signal.Signals, code: int, said: str
 ) -> None:
     workflow = write_json(tmp_path / "slow.json", sleeper(steps=1000, delay=60))
-    process = await spawn("--url", comfy_server.url, "run", workflow, "--progress", "plain")
-    assert process.stderr is not None
-    await _line_containing(process.stderr, "Probe: sleep with progress")  # it runs now
-    (post,) = comfy_server.prompt_posts
-    assert comfy_server.queue_remaining == 1
-    process.send_signal(sig)
-    try:
+    argv = ("--url", comfy_server.url, "run", workflow, "--progress", "plain")
+    async with spawned(*argv) as process:
+        assert process.stderr is not None
+        await _line_containing(process.stderr, "Probe: sleep with progress")  # it runs now
+        (post,) = comfy_server.prompt_posts
+        assert comfy_server.queue_remaining == 1
+        process.send_signal(sig)
         async with asyncio.timeout(30):
             rest = (await process.stderr.read()).decode()
             assert await process.wait() == code
-    except TimeoutError:
-        process.kill()
-        left = (await process.stderr.read()).decode()
-        raise AssertionError(f"still running 30 s after {sig!r}; it printed {left!r}") from None
     assert "interrupted: cancelling 1 job(s) on the server" in rest
     assert f"job {post.prompt_id[:8]}: cancelled" in rest
     assert rest.rstrip().endswith(said)
     assert comfy_server.request_counts["POST /jobs/{job_id}/cancel"] == 1
     assert comfy_server.queue_remaining == 0
-    async with asyncio.timeout(5):
-        while True:  # the history entry is written as the interrupted prompt ends
-            history = comfy_server._context.history.get(post.prompt_id)
-            if history is not None:
-                break
+    async with ComfyClient(comfy_server.url) as comfy, asyncio.timeout(5):
+        # the history entry is written as the interrupted prompt ends
+        while (record := await comfy.history.get(post.prompt_id)) is None:
             await asyncio.sleep(0.05)
-    messages = [name for name, _ in history.status["messages"]]
-    assert messages[-1] == "execution_interrupted"
+    assert record.interrupted
 
 
 async def test_the_demo_works_from_nothing(tmp_path: Path) -> None:
     folder = tmp_path / "demo"
-    process = await spawn("demo", "-o", folder, "--delay", "0.02")
-    async with asyncio.timeout(60):
+    async with spawned("demo", "-o", folder, "--delay", "0.02") as process, asyncio.timeout(60):
         out, err = await process.communicate()
     assert process.returncode == ExitCode.OK, err.decode()
     (saved,) = out.decode().splitlines()
