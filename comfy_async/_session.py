@@ -106,6 +106,9 @@ class LiveSession:
         self._make_connection = make_connection
         self._connection: Connection | None = None
         self._jobs: dict[str, Job] = {}
+        # Attached prompts may belong to other clients, whose events never reach this socket:
+        # their silent end says nothing about the socket's health.
+        self._attached: set[str] = set()
         self._checks: dict[str, tuple[float, float]] = {}  # prompt id → (interval, next check)
         self._reconciler: asyncio.Task[None] | None = None
         self._reconciling: asyncio.Lock | None = None
@@ -154,11 +157,13 @@ class LiveSession:
 
     def _settled(self, job: Job) -> None:
         self._jobs.pop(job.prompt_id, None)
+        self._attached.discard(job.prompt_id)
         self._checks.pop(job.prompt_id, None)
         self.dispatcher.unregister(job.prompt_id)
 
     def _forget(self, job: Job) -> None:
         self._jobs.pop(job.prompt_id, None)
+        self._attached.discard(job.prompt_id)
         self._checks.pop(job.prompt_id, None)
         self.dispatcher.unregister(job.prompt_id, finished=False)
 
@@ -211,6 +216,7 @@ class LiveSession:
         if prompt_id in self._jobs:
             return self._jobs[prompt_id]
         job = self._new_job(prompt_id, node_count=None, detach=True)
+        self._attached.add(prompt_id)
         job.accepted(0, {})
         try:
             await self.connection.ensure_open()
@@ -295,9 +301,10 @@ class LiveSession:
                 if isinstance(answer, ComfyError):
                     logger.info("could not look up %s: %s", job.prompt_id, answer)
                     continue
+                attached = job.prompt_id in self._attached
                 job.reconcile(answer, source=source, lost_after=policy.lost_after)
                 self._back_off(job)
-                if job.done() and answer is not None and answer.terminal:
+                if job.done() and answer is not None and answer.terminal and not attached:
                     settled_silently += 1
             if settled_silently and was_open and source == "silent job":
                 self._suspect_orphaned_socket(settled_silently)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
+import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Final
 
@@ -36,6 +36,9 @@ __all__ = ["MAX_NAME_BYTES", "destination", "safe_filename", "safe_subfolder", "
 MAX_NAME_BYTES: Final = 255
 _DRIVE: Final = re.compile(r"^[A-Za-z]:")
 _FLUSH_AT: Final = 1024 * 1024
+_CREATE: Final = (
+    os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+)
 
 
 def _check_path_text(name: str) -> str:
@@ -99,7 +102,22 @@ def _prepare(root: Path, target: Path, overwrite: bool) -> tuple[int, str]:
     _check_inside(real_root, parent, target)
     if not overwrite and os.path.lexists(target):
         raise UnsafePathError(str(target), "the file exists (pass overwrite=True to replace it)")
-    return tempfile.mkstemp(dir=parent, prefix=".comfy-", suffix=".part")
+    return _open_temporary(parent)
+
+
+def _open_temporary(folder: Path) -> tuple[int, str]:
+    """A new file in ``folder``, open for writing, with the mode any new file of the user gets.
+
+    Not ``tempfile.mkstemp``, whose files are always 0600: a saved image must be as readable as
+    any file the user's programs write (0666 less the umask, applied by the system).
+    """
+    for _ in range(100):
+        name = str(folder / f".comfy-{secrets.token_hex(8)}.part")
+        try:
+            return os.open(name, _CREATE, 0o666), name
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name in {folder}")
 
 
 def _finish(handle: BinaryIO, temporary: str, target: Path, overwrite: bool) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import stat
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -56,6 +58,9 @@ async def test_write_atomically(tmp_path: Path) -> None:
     target = tmp_path / "sub" / "f.bin"
     assert await write_atomically(chunks(b"ab", b"cd"), target, root=tmp_path) == target
     assert target.read_bytes() == b"abcd"
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~umask  # as any new file, not 0600
     with pytest.raises(UnsafePathError, match="exists"):
         await write_atomically(chunks(b"x"), target, root=tmp_path)
     await write_atomically(chunks(b"x"), target, root=tmp_path, overwrite=True)

@@ -273,6 +273,22 @@ async def test_attach_follows_an_earlier_prompt(session) -> None:
     assert await live.attach(new_prompt_id()) is not None
 
 
+async def test_an_attached_prompt_ending_silently_does_not_replace_the_socket(session) -> None:
+    # Another client's prompt: its events go to that client's socket, never to this one.
+    live, backend, script = session
+    prompt_id = new_prompt_id()
+    backend.queue[prompt_id] = "running"
+    job = await live.attach(prompt_id)
+    await asyncio.sleep(2 * UNIT)
+    backend.queue.pop(prompt_id)
+    backend.answers[prompt_id] = JobSnapshot(status="success")
+    result = await asyncio.wait_for(job.result(), 20 * UNIT)
+    assert result.reconciled
+    await asyncio.sleep(2 * UNIT)
+    assert live.connection.state is ConnectionState.OPEN
+    assert len(script.sockets) == 1
+
+
 async def test_close_fails_jobs_in_flight_and_leaves_nothing(session) -> None:
     live, _, _ = session
     job = await live.submit(GRAPH)

@@ -1,0 +1,36 @@
+"""Preview frames written to a folder, one file per frame, under names safe for any node id.
+
+Node ids are opaque strings chosen by the server and its node packs (they may hold ``:``, ``.``
+or worse, protocol doc §3.2), so only letters, digits, ``_``, ``.`` and ``-`` of them reach a
+file name; the extension comes from the frame's image type. Used by ``run --previews`` and
+``watch --previews``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+import anyio
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from comfy_async.events import PreviewImage
+
+__all__ = ["write_preview"]
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+async def write_preview(folder: Path, stem: str, preview: PreviewImage) -> Path:
+    """Write ``preview`` as ``folder/STEM-NODE.EXT`` (the folder is created); return the path.
+
+    ``stem`` is the caller's (a prompt id prefix and a frame number); an existing file of that
+    name is replaced. Cancelling may leave the file partly written.
+    """
+    node = _UNSAFE.sub("_", preview.node_id or "").strip(".") or "node"
+    path = folder / f"{stem}-{node}{preview.extension}"
+    await anyio.Path(folder).mkdir(parents=True, exist_ok=True)
+    await anyio.Path(path).write_bytes(bytes(preview.image))
+    return path
