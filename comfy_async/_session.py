@@ -197,7 +197,11 @@ class LiveSession:
             self._forget(job)
             if not detach:  # the POST may have reached the server: make sure it does not run
                 with contextlib.suppress(ComfyError):
-                    self.tasks.spawn(self._backend.cancel(prompt_id, running=False), name="abandon")
+                    self.tasks.spawn(
+                        self._backend.cancel(prompt_id, running=False),
+                        name="abandon",
+                        finish_on_close=True,
+                    )
             raise
         except BaseException:
             self._forget(job)
@@ -369,7 +373,7 @@ class LiveSession:
             job.fail(ClientClosedError("the session was closed before the job ended"))
         if self._connection is not None:
             await self._connection.aclose()
-        await self.tasks.aclose()
+        await self.tasks.aclose(grace=self._options.timeouts.connect or 10.0)
         self.dispatcher.close()
         self._jobs.clear()
         self._checks.clear()

@@ -540,7 +540,9 @@ class Job:
     def _cancel_in_background(self) -> asyncio.Task[bool]:
         self._cancel_requested = True
         if self._cancel_task is None:
-            self._cancel_task = self._tasks.spawn(self._cancel(), name=f"cancel {self.prompt_id}")
+            self._cancel_task = self._tasks.spawn(
+                self._cancel(), name=f"cancel {self.prompt_id}", finish_on_close=True
+            )
         return self._cancel_task
 
     async def _cancel(self) -> bool:

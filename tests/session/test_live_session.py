@@ -337,3 +337,18 @@ async def test_events_of_unknown_prompts_reach_the_session_stream(session) -> No
     tap.close()
     kinds: list[Event] = [e async for e in tap]
     assert [e.type for e in kinds] == ["status", "progress"]
+
+
+async def test_closing_right_after_a_cancel_still_cancels_on_the_server(session) -> None:
+    live, backend, _ = session
+    slow_cancel = backend.cancel
+
+    async def cancel_after_a_while(prompt_id: str, *, running: bool) -> bool:
+        await asyncio.sleep(2 * UNIT)  # the request is still on its way when the session closes
+        return await slow_cancel(prompt_id, running=running)
+
+    backend.cancel = cancel_after_a_while  # type: ignore[method-assign]
+    job = await live.submit(GRAPH, timeout=UNIT)
+    await asyncio.sleep(1.5 * UNIT)  # the deadline passed: a cancel is on its way
+    await live.aclose()
+    assert backend.cancelled == [job.prompt_id]
