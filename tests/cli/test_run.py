@@ -234,7 +234,8 @@ async def test_an_unreachable_server_is_exit_4(offline, tmp_path: Path) -> None:
     workflow = write_json(tmp_path / "wf.json", sleeper())
     result = await offline("--url", "http://127.0.0.1:9", "run", workflow)
     assert result.code == ExitCode.UNREACHABLE == 4
-    assert result.err.startswith("error: cannot open the WebSocket")
+    assert result.err.startswith("error: cannot connect")
+    assert "ws://127.0.0.1:9/ws?clientId=REDACTED" in result.err
     assert "is the server running?" in result.err
 
 
