@@ -139,7 +139,7 @@ async def measure(url: str, runs: int, requests: int) -> dict[str, Any]:
 
 def body(args: argparse.Namespace, report: Report) -> None:
     runs = 1 if args.quick else args.runs
-    requests = 40 if args.quick else 600
+    requests = 40 if args.quick else 800
     with ServerProcess("prompt") as server:
         found = asyncio.run(measure(server.url, runs, requests))
     table = report.table(
@@ -178,7 +178,7 @@ def body(args: argparse.Namespace, report: Report) -> None:
     report.target("P4 client CPU ours / bare aiohttp (worst concurrency)", worst_cpu, "<=", 1.2)
 
 
-main = main_of(__doc__.splitlines()[0], 5, body, name="p4_submit", title="P4 submit")
+main = main_of(__doc__.splitlines()[0], 7, body, name="p4_submit", title="P4 submit")
 
 if __name__ == "__main__":
     raise SystemExit(main(None))
