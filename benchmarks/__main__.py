@@ -25,7 +25,7 @@ import sys
 import time
 from datetime import UTC, datetime
 
-from benchmarks._common import PYTHON, RESULTS, ROOT, Report, Table, fmt
+from benchmarks._common import PYTHON, RESULTS, ROOT, Report, Table, ensure_bytecode, fmt
 
 SCRIPTS = (
     "p1_dispatcher",
@@ -254,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     wanted = [part.strip() for part in (args.only or "").split(",") if part.strip()]
     started = time.perf_counter()
+    ensure_bytecode()
     reports: list[Report] = []
     for name in SCRIPTS:
         if wanted and not any(name.startswith(prefix) for prefix in wanted):

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import PYTHON, ROOT, Report, ServerProcess, main_of, median
+from benchmarks._common import PYTHON, ROOT, Report, ServerProcess, ensure_bytecode, main_of, median
 from benchmarks.p7_clients._job import color, digest
 from comfy_async.testing._images import solid_png
 
@@ -238,6 +238,7 @@ def reason(run: dict[str, Any], jobs: int) -> str:
 
 
 def body(args: argparse.Namespace, report: Report) -> None:
+    ensure_bytecode()
     jobs = 16 if args.quick else args.jobs
     deadline = 30.0 if args.quick else args.deadline
     runs = 1 if args.quick else args.runs
