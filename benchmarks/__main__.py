@@ -191,6 +191,11 @@ def _doc_of(name: str) -> str:
 # --------------------------------------------------------------------------- the chart
 
 
+def _short(label: str, width: int = 52) -> str:
+    """A target's label cut to fit beside a bar."""
+    return label if len(label) <= width else label[: width - 1] + "…"
+
+
 def write_chart(reports: list[Report]) -> bool:
     """The chart: each target's headroom (≥ 1 passes), and P7's clients. False if no matplotlib."""
     try:
@@ -200,6 +205,7 @@ def write_chart(reports: list[Report]) -> bool:
         return False
     mpl.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     targets = [(r.title.split()[0], t) for r in reports for t in r.targets if t.limit]
     p7 = next((r for r in reports if r.name == "p7_versus"), None)
@@ -210,12 +216,14 @@ def write_chart(reports: list[Report]) -> bool:
     axes = list(axes) if panels > 1 else [axes]
 
     ax = axes[0]
-    labels = [f"{key}: {target.label.split(': ')[-1][:46]}" for key, target in targets]
+    labels = [_short(target.label) for _, target in targets]
     scores = [min(target.score, 20.0) for _, target in targets]
     colours = ["#2e7d32" if target.passed else "#c62828" for _, target in targets]
     ax.barh(range(len(scores)), scores, color=colours)
     ax.axvline(1.0, color="black", linewidth=1)
     ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(mpl.ticker.FuncFormatter(lambda x, _: f"{x:g}"))
+    ax.xaxis.set_minor_formatter(mpl.ticker.NullFormatter())
     ax.set_yticks(range(len(labels)), labels, fontsize=7)
     ax.invert_yaxis()
     ax.set_xlabel("headroom against the target (≥ 1 passes; log scale)")
@@ -236,6 +244,8 @@ def write_chart(reports: list[Report]) -> bool:
         ax.set_yticks(list(positions), marks, fontsize=7)
         ax.invert_yaxis()
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(mpl.ticker.FuncFormatter(lambda x, _: f"{x:g}"))
+        ax.xaxis.set_minor_formatter(mpl.ticker.NullFormatter())
         ax.set_xlabel("seconds (log scale; lower is better)")
         ax.set_title(f"P7: {jobs} jobs through each client (correct/total)")
         ax.legend(fontsize=7)

@@ -213,6 +213,7 @@ def run_client(client: Client, jobs: int, base: int, deadline: float) -> dict[st
         "hung": hung,
         "exit": process.returncode,
         "note": found.get("note", ""),
+        "events": found.get("events"),
         "log_tail": "" if found else tail,
     }
 
@@ -306,6 +307,14 @@ def body(args: argparse.Namespace, report: Report) -> None:
         if summary["note"]:
             report.notes.append(f"{client.name} was driven as: {summary['note']}.")
     report.raw = {"jobs": jobs, "clients": rows}
+    events = (rows.get("comfy_async", {}).get("runs") or [{}])[0].get("events")
+    if events:
+        report.notes.append(
+            f"comfy_async handed every job's events to its consumer ({events['progress']:,} "
+            f"progress events and {events['previews']:,} previews for {jobs} jobs); comfykit's "
+            "default http executor opens no WebSocket, so its users get no progress or preview "
+            "at all (it polls /history every second)."
+        )
     ours = rows.get("comfy_async", {})
     report.target(
         "P7 comfy_async jobs completed correctly", float(ours.get("correct", 0)), ">=", jobs, ""
