@@ -131,7 +131,8 @@ def clients(only: str | None, *, install: bool, quick: bool) -> list[Client]:
             Client("comfy-catapult", "run_comfy_catapult.py", pins["comfy-catapult"]),
         ]
     if only:
-        found = [client for client in found if only in client.name]
+        wanted = [part.strip() for part in only.split(",") if part.strip()]
+        found = [client for client in found if any(part in client.name for part in wanted)]
     for client in found:
         if client.requirement is not None:
             package = re.split(r"[\[=]", client.requirement, maxsplit=1)[0]
@@ -257,37 +258,42 @@ def body(args: argparse.Namespace, report: Report) -> None:
     )
     rows: dict[str, Any] = {}
     base = 1000
-    for client in clients(args.only, install=not args.no_install, quick=args.quick):
-        if client.python is None:
-            table.add(client.name, "—", "—", "—", "—", "—", "—", "—")
-            report.notes.append(f"{client.name}: {client.problem}")
-            rows[client.name] = {"problem": client.problem}
-            continue
-        runs_of: list[dict[str, Any]] = []
-        for _ in range(runs):
+    contenders = clients(args.only, install=not args.no_install, quick=args.quick)
+    runs_of: dict[str, list[dict[str, Any]]] = {client.name: [] for client in contenders}
+    # Rounds interleave the clients (A B C, A B C…), so that the machine's noise falls on all.
+    for _ in range(runs):
+        for client in contenders:
+            done = runs_of[client.name]
+            if client.python is None or (done and done[-1]["correct"] < jobs):
+                continue  # not installed, or it failed once: its first failure says it all
             base += jobs
             run = run_client(client, jobs, base, deadline)
-            runs_of.append(run)
+            done.append(run)
             print(
                 f"  {client.name}: {run['correct']}/{jobs} correct, wall {run['wall']}, "
                 f"cpu {run['cpu']:.2f} s",
                 flush=True,
             )
-            if run["correct"] < jobs:
-                break  # a client that fails is not run again: its first run says it all
-        complete = [run for run in runs_of if run["correct"] == jobs]
-        chosen = complete or runs_of
+    for client in contenders:
+        if client.python is None:
+            table.add(client.name, "—", "—", "—", "—", "—", "—", "—")
+            report.notes.append(f"{client.name}: {client.problem}")
+            rows[client.name] = {"problem": client.problem}
+            continue
+        done = runs_of[client.name]
+        complete = [run for run in done if run["correct"] == jobs]
+        chosen = complete or done
         summary = {
-            "runs": runs_of,
-            "all_correct": bool(complete) and len(complete) == len(runs_of),
+            "runs": done,
+            "all_correct": bool(complete) and len(complete) == len(done),
             "wall": median([run["wall"] for run in chosen if run["wall"] is not None]),
             "cpu": median([run["cpu"] for run in chosen]),
             "rss_mb": median([run["rss_mb"] for run in chosen]),
             "tcp": median([run["tcp"] for run in chosen]),
             "ws": median([run["ws"] for run in chosen]),
             "http_requests": median([run["http_requests"] for run in chosen]),
-            "correct": min(run["correct"] for run in runs_of),
-            "note": runs_of[0]["note"],
+            "correct": min(run["correct"] for run in done),
+            "note": done[0]["note"],
         }
         rows[client.name] = summary
         wall = f"{summary['wall']:.2f}" if complete else f"({summary['wall']:.1f})"
@@ -301,7 +307,7 @@ def body(args: argparse.Namespace, report: Report) -> None:
             f"{summary['ws']:.0f}",
             f"{summary['http_requests']:.0f}",
         )
-        why = reason(runs_of[-1], jobs)
+        why = reason(done[-1], jobs)
         if why:
             report.notes.append(f"{client.name}: {why}.")
         if summary["note"]:
@@ -344,7 +350,9 @@ def body(args: argparse.Namespace, report: Report) -> None:
 def setup(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jobs", type=int, default=256, help="concurrent jobs")
     parser.add_argument("--deadline", type=float, default=90.0, help="seconds per client run")
-    parser.add_argument("--only", help="run only the clients whose name contains this")
+    parser.add_argument(
+        "--only", help="run only the clients whose name contains one of these (comma-separated)"
+    )
     parser.add_argument(
         "--no-install", action="store_true", help="skip peers that are not installed yet"
     )
