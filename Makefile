@@ -31,8 +31,14 @@ pytest: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/comfy-async demo
 
-## Every benchmark, side by side, with a report under benchmarks/results/.
-bench: $(STAMP)
+## Every benchmark, side by side: benchmarks/README.md, results/chart.png, results/*.json.
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
 	$(PY) -m benchmarks
 
 clean:

@@ -87,10 +87,9 @@ class Credentials:
         custom = [value for value in (headers or {}).values() if len(value) >= _MIN_SECRET]
         password = basic_auth[1] if basic_auth else None
         given = (api_key, bearer_token, password, extra.get("Authorization"))
-        self._secrets: tuple[str, ...] = (
-            *(value for value in given if value is not None and len(value) >= 4),
-            *custom,
-        )
+        found = (*(value for value in given if value is not None and len(value) >= 4), *custom)
+        # Sorted once (longest first, for redact_text): read on every request.
+        self._secrets: tuple[str, ...] = tuple(sorted(set(found), key=len, reverse=True))
 
     def __repr__(self) -> str:
         kinds = [name for name, value in (("api_key", self.api_key),) if value]
@@ -100,7 +99,7 @@ class Credentials:
     @property
     def secrets(self) -> tuple[str, ...]:
         """Every secret string, for :func:`~comfy_async.errors.redact_text` (longest first)."""
-        return tuple(sorted(set(self._secrets), key=len, reverse=True))
+        return self._secrets
 
     def is_home(self, url: URL) -> bool:
         """Whether ``url`` is on the configured origin (the only place credentials go)."""

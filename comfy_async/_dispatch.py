@@ -91,15 +91,17 @@ class JobStream:
     def __init__(self, limits: StreamLimits, name: str = "") -> None:
         self._limits = limits
         self._name = name
-        self._events: deque[tuple[int, Event]] = deque()
-        self._previews: deque[tuple[int, PreviewImage]] = deque()
+        # Both buffers and the waiter list are made on first use: a job waiting in the queue
+        # holds none of them (P6 keeps 10,000 such jobs in flight).
+        self._events: deque[tuple[int, Event]] | None = None
+        self._previews: deque[tuple[int, PreviewImage]] | None = None
         self._seq = 0
         self._closed = False
-        self._waiters: list[asyncio.Future[None]] = []
+        self._waiters: list[asyncio.Future[None]] | None = None
         self.stats = StreamStats()
 
     def __len__(self) -> int:
-        return len(self._events) + len(self._previews)
+        return len(self._events or ()) + len(self._previews or ())
 
     @property
     def closed(self) -> bool:
@@ -113,28 +115,37 @@ class JobStream:
         self._seq += 1
         if type(event) is PreviewImage:
             self._put_preview(event)
-        elif len(self._events) >= self._limits.job_events:
-            self._put_when_full(event)
         else:
-            self._events.append((self._seq, event))
-        self._wake()
+            events = self._events
+            if events is None:
+                events = self._events = deque()
+            if len(events) >= self._limits.job_events:
+                self._put_when_full(events, event)
+            else:
+                events.append((self._seq, event))
+        if self._waiters:
+            self._wake()
 
     def _put_preview(self, event: PreviewImage) -> None:
-        if len(self._previews) >= self._limits.job_previews:
-            self._previews.popleft()
+        previews = self._previews
+        if previews is None:
+            previews = self._previews = deque()
+        if len(previews) >= self._limits.job_previews:
+            previews.popleft()
             self._count("dropped_previews")
-        self._previews.append((self._seq, event))
+        previews.append((self._seq, event))
 
-    def _put_when_full(self, event: Event) -> None:
+    def _put_when_full(self, events: deque[tuple[int, Event]], event: Event) -> None:
         if isinstance(event, _COALESCABLE):
-            self._replace_recent(event)
+            self._replace_recent(events, event)
         elif isinstance(event, _DROPPABLE):
             self._count("dropped_events")
             return
-        self._events.append((self._seq, event))
+        events.append((self._seq, event))
 
-    def _replace_recent(self, event: Progress | ProgressState) -> None:
-        events = self._events
+    def _replace_recent(
+        self, events: deque[tuple[int, Event]], event: Progress | ProgressState
+    ) -> None:
         kind = type(event)
         node = event.node if isinstance(event, Progress) else None
         for back in range(1, min(_COALESCE_WINDOW, len(events)) + 1):
@@ -162,37 +173,51 @@ class JobStream:
         self._wake()
 
     def _wake(self) -> None:
-        waiters, self._waiters = self._waiters, []
-        for waiter in waiters:
+        waiters, self._waiters = self._waiters, None
+        for waiter in waiters or ():
             if not waiter.done():
                 waiter.set_result(None)
 
     def get_nowait(self) -> Event | None:
         """Return the next buffered event in arrival order, or ``None`` if none is buffered."""
         events, previews = self._events, self._previews
-        if events and (not previews or events[0][0] < previews[0][0]):
-            return events.popleft()[1]
+        if events:
+            if not previews or events[0][0] < previews[0][0]:
+                return events.popleft()[1]
+            return previews.popleft()[1]
         if previews:
             return previews.popleft()[1]
         return None
 
     def take_latest_preview(self) -> PreviewImage | None:
         """Return the newest buffered preview and discard the older ones (counted as dropped)."""
-        if not self._previews:
+        previews = self._previews
+        if not previews:
             return None
-        latest = self._previews.pop()[1]
-        skipped = len(self._previews)
-        self._previews.clear()
+        latest = previews.pop()[1]
+        skipped = len(previews)
+        previews.clear()
         self.stats.dropped_previews += skipped
         return latest
 
     async def get(self) -> Event | None:
         """Wait for the next event; ``None`` when the stream is closed and drained."""
+        # The hot path of every consumer: the wait is inlined (no extra coroutine per event).
         while True:
             event = self.get_nowait()
             if event is not None or self._closed:
                 return event
-            await self._wait()
+            waiter = asyncio.get_running_loop().create_future()
+            waiters = self._waiters
+            if waiters is None:
+                self._waiters = [waiter]
+            else:
+                waiters.append(waiter)
+            try:
+                await waiter
+            except BaseException:
+                self._forget(waiter)
+                raise
 
     async def get_preview(self, *, latest_only: bool = False) -> PreviewImage | None:
         """Wait for the next preview, skipping other events; ``None`` at the end of the stream.
@@ -202,10 +227,10 @@ class JobStream:
         while True:
             if latest_only:
                 preview = self.take_latest_preview()
-                if preview is not None:
+                if self._events is not None:
                     self._events.clear()
+                if preview is not None:
                     return preview
-                self._events.clear()
             else:
                 event = self.get_nowait()
                 while event is not None and type(event) is not PreviewImage:
@@ -218,14 +243,21 @@ class JobStream:
 
     async def _wait(self) -> None:
         waiter = asyncio.get_running_loop().create_future()
+        if self._waiters is None:
+            self._waiters = []
         self._waiters.append(waiter)
         try:
             await waiter
-        finally:
-            if not waiter.done():
-                waiter.cancel()
-            if waiter in self._waiters:
-                self._waiters.remove(waiter)
+        except BaseException:
+            self._forget(waiter)
+            raise
+
+    def _forget(self, waiter: asyncio.Future[None]) -> None:
+        """Drop a waiter whose consumer was cancelled (the events stay buffered)."""
+        if not waiter.done():
+            waiter.cancel()
+        if self._waiters is not None and waiter in self._waiters:
+            self._waiters.remove(waiter)
 
 
 class JobSink(Protocol):
@@ -328,12 +360,13 @@ class Dispatcher:
     def dispatch(self, event: Event) -> None:
         """Route one event; never blocks, never raises for any event."""
         prompt_id = event.prompt_id
-        sink = self._jobs.get(prompt_id) if prompt_id is not None else None
+        sink = self._jobs.get(prompt_id)  # type: ignore[arg-type]  # None is never a key
         if sink is not None:
             sink.feed(event)
-            for tap in self._taps:
-                if tap.include_jobs:
-                    tap.put(event)
+            if self._taps:
+                for tap in self._taps:
+                    if tap.include_jobs:
+                        tap.put(event)
             return
         for tap in self._taps:
             tap.put(event)

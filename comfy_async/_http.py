@@ -64,7 +64,7 @@ from comfy_async.errors import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
+    from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Mapping
 
     from comfy_async._routes import CompiledRoute, RouteTable
 
@@ -80,6 +80,21 @@ _MAX_REDIRECTS: Final = 5
 _ERROR_BODY_LIMIT: Final = 64 * 1024
 _SAFE_METHODS: Final = frozenset({"GET", "HEAD"})
 _QUERY_VALUES: Final = re.compile(r"([?&][^=&#\s]*=)([^&#\s]*)")
+_NEVER: Final = RetryPolicy.never()
+_URL_CACHE: Final = 256
+_TIMEOUTS: dict[Timeouts, aiohttp.ClientTimeout] = {}
+
+
+def _client_timeout(timeouts: Timeouts) -> aiohttp.ClientTimeout:
+    """The ``aiohttp.ClientTimeout`` for ``timeouts`` (made once per distinct value)."""
+    limits = _TIMEOUTS.get(timeouts)
+    if limits is None:
+        if len(_TIMEOUTS) > 64:
+            _TIMEOUTS.clear()
+        limits = _TIMEOUTS[timeouts] = aiohttp.ClientTimeout(
+            total=timeouts.total, sock_connect=timeouts.connect, sock_read=timeouts.read
+        )
+    return limits
 
 
 @dataclass(slots=True)
@@ -187,6 +202,7 @@ class HttpClient:
         self._anonymous: aiohttp.ClientSession | None = None
         self._sleep = sleep
         self._closed = False
+        self._urls: dict[str, URL] = {}
 
     def __repr__(self) -> str:
         return f"<HttpClient {self.routes.flavour} {redact_url(self.base_url)}>"
@@ -228,7 +244,13 @@ class HttpClient:
 
     def url(self, route: CompiledRoute, query: Mapping[str, QueryValue] | None = None) -> URL:
         """The absolute URL of a compiled route (base URL prefix included)."""
-        url = URL(f"{self.origin}{self.prefix}{route.path}", encoded=True)
+        url = self._urls.get(route.path)
+        if url is None:
+            if len(self._urls) >= _URL_CACHE:
+                self._urls.clear()  # paths with ids in them: keep the cache bounded
+            url = self._urls[route.path] = URL(
+                f"{self.origin}{self.prefix}{route.path}", encoded=True
+            )
         return url.with_query(encode_query(query)) if query else url
 
     def ws_url(self, client_id: str) -> URL:
@@ -392,13 +414,11 @@ class HttpClient:
         read: bool,
     ) -> tuple[aiohttp.ClientResponse, bytes | None]:
         route = outgoing.route
-        policy = self.options.retry if retry is not False else RetryPolicy.never()
+        policy = self.options.retry if retry is not False else _NEVER
         idempotent = route.idempotent if retry is None else retry
         chosen = self.options.timeouts if isinstance(timeouts, UseClientDefault) else timeouts
-        limits = aiohttp.ClientTimeout(
-            total=chosen.total, sock_connect=chosen.connect, sock_read=chosen.read
-        )
-        delays = policy.backoff.delays()
+        limits = _client_timeout(chosen)
+        delays: Iterator[float] | None = None  # made on the first retry only
         attempt = 0
         while True:
             attempt += 1
@@ -415,6 +435,8 @@ class HttpClient:
                 error = await self._status_error(response, body, retry_after)
             if not should_retry(error, idempotent=idempotent, policy=policy, attempt=attempt):
                 raise error
+            if delays is None:
+                delays = policy.backoff.delays()
             pause = retry_delay(retry_after, next(delays), policy)
             logger.debug(
                 "retrying %s %s in %.3f s: %s",
@@ -447,19 +469,21 @@ class HttpClient:
         """One attempt: send, follow redirects by hand, optionally read the body."""
         method, url = outgoing.route.method, outgoing.url
         session, secrets, send_body = self.session, self.secrets, True
+        debug = logger.isEnabledFor(logging.DEBUG)
         for _hop in range(_MAX_REDIRECTS + 1):
-            started = time.monotonic()
+            started = time.monotonic() if debug else 0.0
             response = await self._exchange(
                 session, method, url, outgoing, limits, send_body=send_body, secrets=secrets
             )
-            logger.debug(
-                "%s %s -> %d (attempt %d, %.3f s)",
-                method,
-                redact_url(url),
-                response.status,
-                attempt,
-                time.monotonic() - started,
-            )
+            if debug:
+                logger.debug(
+                    "%s %s -> %d (attempt %d, %.3f s)",
+                    method,
+                    redact_url(url),
+                    response.status,
+                    attempt,
+                    time.monotonic() - started,
+                )
             location = response.headers.get("Location")
             if response.status not in _REDIRECTS or location is None:
                 break

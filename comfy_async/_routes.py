@@ -157,6 +157,10 @@ _CLOUD_ROUTES: Final[dict[str, Route]] = {
 }
 
 
+# Routes without path parameters, compiled once per table (read on every request).
+_PLAIN: dict[tuple[int, str], tuple[RouteTable, CompiledRoute]] = {}
+
+
 @dataclass(frozen=True, slots=True)
 class RouteTable:
     """The routes and conventions of one server flavour.
@@ -194,11 +198,18 @@ class RouteTable:
             ConfigurationError: a path parameter is missing.
 
         """
+        if not params:
+            cached = _PLAIN.get((id(self), name))
+            if cached is not None and cached[0] is self:
+                return cached[1]
         try:
             route = self.routes[name]
         except KeyError:
             raise UnsupportedOperationError(name, self.flavour) from None
-        return route.compile(name, self.prefix, params)
+        compiled = route.compile(name, self.prefix, params)
+        if not params:
+            _PLAIN[id(self), name] = (self, compiled)
+        return compiled
 
     def has(self, name: str) -> bool:
         """Whether this flavour serves the endpoint ``name``."""

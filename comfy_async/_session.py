@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import logging
 import re
 import time
@@ -110,6 +111,10 @@ class LiveSession:
         # their silent end says nothing about the socket's health.
         self._attached: set[str] = set()
         self._checks: dict[str, tuple[float, float]] = {}  # prompt id → (interval, next check)
+        # When each job could next be due for a check (a heap, so a tick looks only at the jobs
+        # whose time has come, not at every job in flight); stale entries are skipped.
+        self._schedule: list[tuple[float, str]] = []
+        self._scheduled: dict[str, float] = {}
         self._reconciler: asyncio.Task[None] | None = None
         self._reconciling: asyncio.Lock | None = None
         self._last_reopen = -float("inf")
@@ -153,18 +158,21 @@ class LiveSession:
         self.dispatcher.register(prompt_id, job)
         silent = self._options.reconcile.silent_after
         self._checks[prompt_id] = (silent, self._clock() + silent)
+        self._schedule_check(prompt_id, job)
         return job
 
     def _settled(self, job: Job) -> None:
         self._jobs.pop(job.prompt_id, None)
         self._attached.discard(job.prompt_id)
         self._checks.pop(job.prompt_id, None)
+        self._scheduled.pop(job.prompt_id, None)
         self.dispatcher.unregister(job.prompt_id)
 
     def _forget(self, job: Job) -> None:
         self._jobs.pop(job.prompt_id, None)
         self._attached.discard(job.prompt_id)
         self._checks.pop(job.prompt_id, None)
+        self._scheduled.pop(job.prompt_id, None)
         self.dispatcher.unregister(job.prompt_id, finished=False)
 
     async def submit(
@@ -252,12 +260,37 @@ class LiveSession:
             self._fail_jobs_if_connection_gave_up()
             if not policy.enabled or not self._jobs:
                 continue
-            now = self._clock()
-            due = [
-                job for prompt_id, job in list(self._jobs.items()) if self._due(prompt_id, job, now)
-            ]
+            due = self._due_jobs(self._clock())
             if due:
                 await self._reconcile(due, source="silent job")
+                for job in due:  # a failed lookup leaves a job due again at the next tick
+                    if job.prompt_id in self._jobs and job.prompt_id not in self._scheduled:
+                        self._schedule_check(job.prompt_id, job)
+
+    def _schedule_check(self, prompt_id: str, job: Job) -> None:
+        """Note the earliest time ``job`` can be due: its next check, and not while it talks."""
+        silent = self._options.reconcile.silent_after
+        next_check = self._checks.get(prompt_id, (silent, 0.0))[1]
+        when = max(next_check, job.last_event_at + silent)
+        self._scheduled[prompt_id] = when
+        heapq.heappush(self._schedule, (when, prompt_id))
+
+    def _due_jobs(self, now: float) -> list[Job]:
+        """The jobs silent long enough whose check is due, looking only at those whose time came."""
+        schedule, due = self._schedule, []
+        while schedule and schedule[0][0] <= now:
+            when, prompt_id = heapq.heappop(schedule)
+            if self._scheduled.get(prompt_id) != when:
+                continue  # superseded by a later entry, or the job ended
+            del self._scheduled[prompt_id]
+            job = self._jobs.get(prompt_id)
+            if job is None:
+                continue
+            if self._due(prompt_id, job, now):
+                due.append(job)
+            else:
+                self._schedule_check(prompt_id, job)
+        return due
 
     def _due(self, prompt_id: str, job: Job, now: float) -> bool:
         next_check = self._checks.get(prompt_id, (0.0, 0.0))[1]
@@ -318,6 +351,8 @@ class LiveSession:
         interval, _ = self._checks.get(job.prompt_id, (policy.silent_after, 0.0))
         interval = min(interval * 2, policy.max_silent_after)
         self._checks[job.prompt_id] = (interval, self._clock() + interval)
+        if job.prompt_id in self._jobs:
+            self._schedule_check(job.prompt_id, job)
 
     def _suspect_orphaned_socket(self, count: int) -> None:
         # The socket is open but missed the end of jobs: the server may have dropped its sid
@@ -377,3 +412,5 @@ class LiveSession:
         self.dispatcher.close()
         self._jobs.clear()
         self._checks.clear()
+        self._schedule.clear()
+        self._scheduled.clear()

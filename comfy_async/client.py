@@ -19,25 +19,9 @@ from typing import TYPE_CHECKING, Final, Literal, Self
 
 from yarl import URL
 
-from comfy_async._batch import BatchOutcome, run_batch
-from comfy_async._connection import Connection, ConnectionState, ReconnectInfo
 from comfy_async._http import HttpClient
-from comfy_async._http_backend import HttpJobBackend
-from comfy_async._rest import (
-    Files,
-    History,
-    Jobs,
-    Models,
-    Prompts,
-    Queue,
-    Settings,
-    System,
-    UserData,
-    Users,
-)
 from comfy_async._routes import CLOUD, LOCAL
-from comfy_async._session import LiveSession, SubmitOptions
-from comfy_async.errors import ConfigurationError
+from comfy_async.errors import ClientClosedError, ConfigurationError
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
@@ -46,8 +30,23 @@ if TYPE_CHECKING:
 
     import aiohttp
 
+    from comfy_async._batch import BatchOutcome
+    from comfy_async._connection import Connection, ConnectionState, ReconnectInfo
     from comfy_async._dispatch import EventTap
+    from comfy_async._rest import (
+        Files,
+        History,
+        Jobs,
+        Models,
+        Prompts,
+        Queue,
+        Settings,
+        System,
+        UserData,
+        Users,
+    )
     from comfy_async._routes import RouteTable
+    from comfy_async._session import LiveSession
     from comfy_async.catalogue import Catalogue
     from comfy_async.config import ClientOptions
     from comfy_async.events import Event
@@ -135,52 +134,155 @@ class ComfyClient:
             headers=headers,
             user=user,
         )
-        # ------------------------------------------------------------ REST namespaces
-        http = self._http
-        self.queue = Queue(http)
-        """The server's queue: get, delete, clear, interrupt."""
-        self.history = History(http)
-        """Finished prompts: list, get, delete, clear."""
-        self.jobs = Jobs(http, available=jobs_api)
-        """The jobs API: list, get, cancel (absent on older servers)."""
-        self.prompts = Prompts(http, jobs=self.jobs, queue=self.queue, history=self.history)
-        """Submitting prompts (with reconciliation of ambiguous failures) and the queue size."""
-        self.files = Files(http)
-        """Uploads, ``/view`` streams, downloads and saving outputs safely."""
-        self.system = System(http)
-        """Stats, features, node schemas and server upkeep."""
-        self.models = Models(http)
-        """Model folders, files and previews."""
-        self.userdata = UserData(http)
-        """The user's data files."""
-        self.settings = Settings(http)
-        """The user's frontend settings."""
-        self.users = Users(http)
-        """The server's users (``--multi-user``)."""
-        # ------------------------------------------------------------ live session
-        backend = HttpJobBackend(
-            prompts=self.prompts,
-            queue=self.queue,
-            history=self.history,
-            jobs=self.jobs,
-            files=self.files,
-            finish_marker=http.routes.finish_marker,
-        )
+        # The REST namespaces and the live session are built on first use, and their modules
+        # imported then: ``from comfy_async import ComfyClient`` loads only the request path.
+        self._jobs_api = jobs_api
+        self._on_reconnect = on_reconnect
+        self._namespaces: dict[str, object] = {}
+        self._live_session: LiveSession | None = None
         self._catalogue: Catalogue | None = None
         self._catalogue_lock: asyncio.Lock | None = None
-        self._live = LiveSession(
-            backend,
-            self._connect,
-            client_id=self.client_id,
-            options=http.options,
-            on_reconnect=on_reconnect,
-        )
+
+    # ------------------------------------------------------------------ REST namespaces
+
+    @property
+    def queue(self) -> Queue:
+        """The server's queue: get, delete, clear, interrupt."""
+        found = self._namespaces.get("queue")
+        if found is None:
+            from comfy_async._rest.queue import Queue  # noqa: PLC0415 - built on first use
+
+            found = self._namespaces["queue"] = Queue(self._http)
+        return found  # type: ignore[return-value]
+
+    @property
+    def history(self) -> History:
+        """Finished prompts: list, get, delete, clear."""
+        found = self._namespaces.get("history")
+        if found is None:
+            from comfy_async._rest.history import History  # noqa: PLC0415
+
+            found = self._namespaces["history"] = History(self._http)
+        return found  # type: ignore[return-value]
+
+    @property
+    def jobs(self) -> Jobs:
+        """The jobs API: list, get, cancel (absent on older servers)."""
+        found = self._namespaces.get("jobs")
+        if found is None:
+            from comfy_async._rest.jobs import Jobs  # noqa: PLC0415
+
+            found = self._namespaces["jobs"] = Jobs(self._http, available=self._jobs_api)
+        return found  # type: ignore[return-value]
+
+    @property
+    def prompts(self) -> Prompts:
+        """Submitting prompts (with reconciliation of ambiguous failures) and the queue size."""
+        found = self._namespaces.get("prompts")
+        if found is None:
+            from comfy_async._rest.prompts import Prompts  # noqa: PLC0415
+
+            found = self._namespaces["prompts"] = Prompts(
+                self._http, jobs=self.jobs, queue=self.queue, history=self.history
+            )
+        return found  # type: ignore[return-value]
+
+    @property
+    def files(self) -> Files:
+        """Uploads, ``/view`` streams, downloads and saving outputs safely."""
+        found = self._namespaces.get("files")
+        if found is None:
+            from comfy_async._rest.files import Files  # noqa: PLC0415
+
+            found = self._namespaces["files"] = Files(self._http)
+        return found  # type: ignore[return-value]
+
+    @property
+    def system(self) -> System:
+        """Stats, features, node schemas and server upkeep."""
+        found = self._namespaces.get("system")
+        if found is None:
+            from comfy_async._rest.system import System  # noqa: PLC0415
+
+            found = self._namespaces["system"] = System(self._http)
+        return found  # type: ignore[return-value]
+
+    @property
+    def models(self) -> Models:
+        """Model folders, files and previews."""
+        found = self._namespaces.get("models")
+        if found is None:
+            from comfy_async._rest.model_files import Models  # noqa: PLC0415
+
+            found = self._namespaces["models"] = Models(self._http)
+        return found  # type: ignore[return-value]
+
+    @property
+    def userdata(self) -> UserData:
+        """The user's data files."""
+        found = self._namespaces.get("userdata")
+        if found is None:
+            from comfy_async._rest.userdata import UserData  # noqa: PLC0415
+
+            found = self._namespaces["userdata"] = UserData(self._http)
+        return found  # type: ignore[return-value]
+
+    @property
+    def settings(self) -> Settings:
+        """The user's frontend settings."""
+        found = self._namespaces.get("settings")
+        if found is None:
+            from comfy_async._rest.userdata import Settings  # noqa: PLC0415
+
+            found = self._namespaces["settings"] = Settings(self._http)
+        return found  # type: ignore[return-value]
+
+    @property
+    def users(self) -> Users:
+        """The server's users (``--multi-user``)."""
+        found = self._namespaces.get("users")
+        if found is None:
+            from comfy_async._rest.userdata import Users  # noqa: PLC0415
+
+            found = self._namespaces["users"] = Users(self._http)
+        return found  # type: ignore[return-value]
+
+    # ------------------------------------------------------------------ live session
+
+    @property
+    def _live(self) -> LiveSession:
+        """The live session (jobs, the WebSocket, reconciliation), built on first use."""
+        live = self._live_session
+        if live is None:
+            if self._http.closed:
+                raise ClientClosedError("the session is closed")
+            from comfy_async._http_backend import HttpJobBackend  # noqa: PLC0415
+            from comfy_async._session import LiveSession  # noqa: PLC0415
+
+            backend = HttpJobBackend(
+                prompts=self.prompts,
+                queue=self.queue,
+                history=self.history,
+                jobs=self.jobs,
+                files=self.files,
+                finish_marker=self._http.routes.finish_marker,
+            )
+            live = self._live_session = LiveSession(
+                backend,
+                self._connect,
+                client_id=self.client_id,
+                options=self._http.options,
+                on_reconnect=self._on_reconnect,
+            )
+        return live
 
     def _connect(
         self,
         dispatch: Callable[[Event], None],
         on_reconnect: Callable[[ReconnectInfo], Awaitable[None]],
     ) -> Connection:
+        from comfy_async._connection import Connection  # noqa: PLC0415 - with the live session
+
         http = self._http
         return Connection(
             http.session,
@@ -287,6 +389,9 @@ class ComfyClient:
             tuple(partial_execution_targets) if partial_execution_targets is not None else None
         )
         prompt = await self._prompt_of(workflow, validate=validate, targets=targets)
+        live = self._live
+        from comfy_async._session import SubmitOptions  # noqa: PLC0415 - loaded with the session
+
         options = SubmitOptions(
             number=number,
             front=front,
@@ -294,7 +399,7 @@ class ComfyClient:
             partial_execution_targets=targets,
             preview_method=preview_method,
         )
-        return await self._live.submit(
+        return await live.submit(
             prompt, prompt_id=prompt_id, options=options, timeout=timeout, detach=detach
         )
 
@@ -381,6 +486,8 @@ class ComfyClient:
         async def submit(workflow: WorkflowInput) -> Job:
             return await self.submit(workflow, timeout=timeout, **submit_options)  # type: ignore[arg-type]
 
+        from comfy_async._batch import run_batch  # noqa: PLC0415 - built on first use
+
         async for outcome in run_batch(workflows, submit, concurrency=concurrency):
             yield outcome
 
@@ -398,12 +505,18 @@ class ComfyClient:
     @property
     def in_flight(self) -> Mapping[str, Job]:
         """The jobs of this session that have not ended, by prompt id."""
-        return self._live.jobs
+        live = self._live_session
+        return live.jobs if live is not None else {}
 
     @property
     def connection_state(self) -> ConnectionState:
         """The state of the session's WebSocket (``IDLE`` until first needed)."""
-        return self._live.connection_state
+        live = self._live_session
+        if live is None:
+            from comfy_async._connection import ConnectionState  # noqa: PLC0415
+
+            return ConnectionState.IDLE
+        return live.connection_state
 
     async def connect(self) -> None:
         """Open the WebSocket now rather than on first need (to fail fast on bad credentials).
@@ -426,7 +539,8 @@ class ComfyClient:
         session's own aiohttp session is closed (a borrowed one stays open). Later calls raise
         ``ClientClosedError``.
         """
-        await self._live.aclose(drain=drain, timeout=timeout)
+        if self._live_session is not None:
+            await self._live_session.aclose(drain=drain, timeout=timeout)
         await self._http.aclose()
 
     async def __aenter__(self) -> Self:

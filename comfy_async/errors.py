@@ -121,6 +121,8 @@ def redact_url(url: object) -> str:
     signature of a signed storage URL), so every value is hidden, not just known names.
     """
     text = str(url)
+    if "?" not in text and "@" not in text and "#" not in text:
+        return text  # nothing to hide (the common case: every request builds one)
     try:
         parts = urlsplit(text)
     except ValueError:

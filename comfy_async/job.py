@@ -202,6 +202,39 @@ class Job:
     Cancelling a task that iterates the job is safe: nothing is lost and the job is untouched.
     """
 
+    # Slots, and the finish-marker waiter made only when needed: a job in flight costs little
+    # memory (thousands can be queued on one session).
+    __slots__ = (
+        "__weakref__",
+        "_backend",
+        "_cached",
+        "_cancel_requested",
+        "_cancel_task",
+        "_clock",
+        "_deadline",
+        "_finish_grace",
+        "_finish_marker",
+        "_finish_waiter",
+        "_node",
+        "_node_count",
+        "_nodes",
+        "_on_settled",
+        "_outcome",
+        "_outputs",
+        "_settling",
+        "_started_at",
+        "_state",
+        "_stream",
+        "_tasks",
+        "_terminal",
+        "detached",
+        "last_event_at",
+        "missed_checks",
+        "node_errors",
+        "number",
+        "prompt_id",
+    )
+
     def __init__(
         self,
         prompt_id: str,
@@ -231,7 +264,8 @@ class Job:
         )
         self._state = JobState.SUBMITTING
         self._terminal: ExecutionSuccess | ExecutionFailed | ExecutionInterrupted | None = None
-        self._finish_marker = asyncio.Event()
+        self._finish_marker = False
+        self._finish_waiter: asyncio.Future[None] | None = None
         self._finish_grace = finish_grace
         self._outputs: dict[str, dict[str, Any]] = {}
         self._cached: tuple[str, ...] = ()
@@ -301,41 +335,52 @@ class Job:
         """Take one event of this job (from the dispatcher): never blocks, never raises."""
         self.last_event_at = self._clock()
         self.missed_checks = 0
-        match event:
-            case ProgressState():
-                for node_id, node in event.nodes.items():
-                    self._nodes[node_id] = (node.value, node.max, node.state)
-                    if node.state == "running":
-                        self._node = node_id
-            case Progress(node=str(node)):
-                self._node = node
-                state = self._nodes.get(node, (0.0, 0.0, "running"))[2]
-                self._nodes[node] = (float(event.value), float(event.max), state)
-            case Executing(node=None):
-                self._finish_marker.set()
-                if self._terminal is None and not self.done():
-                    # the terminal event was missed (a gap): ask the server how it ended
-                    self._settle_later(self._settle_from_server)
-            case Executing(node=str(node)):
+        # Exact types, most frequent first: the dispatcher calls this for every event.
+        if type(event) is ProgressState:
+            nodes = self._nodes
+            for node_id, node in event.nodes.items():
+                state = node.state
+                nodes[node_id] = (node.value, node.max, state)
+                if state == "running":
+                    self._node = node_id
+        elif type(event) is Progress:
+            progress_node = event.node
+            if progress_node is not None:
+                self._node = progress_node
+                known = self._nodes.get(progress_node)
+                state = "running" if known is None else known[2]
+                self._nodes[progress_node] = (float(event.value), float(event.max), state)
+        elif type(event) is Executing:
+            if event.node is None:
+                self._saw_finish_marker()
+            else:
                 self._running()
-                self._node = event.display_node or node
-            case Executed(node=node, output=output):
-                if output is not None:
-                    self._outputs[node] = output
-            case ExecutionStart(timestamp=timestamp):
-                self._running()
-                self._started_at = _ms(timestamp)
-            case ExecutionCached(nodes=nodes):
-                self._running()
-                self._cached = tuple(nodes)
-            case ExecutionSuccess() | ExecutionInterrupted():
-                self._terminal_event(event)
-            case ExecutionFailed():
-                if not event.is_blocked:
-                    self._terminal_event(event)
-            case _:
-                pass
+                self._node = event.display_node or event.node
+        elif type(event) is Executed:
+            if event.output is not None:
+                self._outputs[event.node] = event.output
+        elif type(event) is ExecutionStart:
+            self._running()
+            self._started_at = _ms(event.timestamp)
+        elif type(event) is ExecutionCached:
+            self._running()
+            self._cached = tuple(event.nodes)
+        elif (
+            type(event) is ExecutionSuccess
+            or type(event) is ExecutionInterrupted
+            or (type(event) is ExecutionFailed and not event.is_blocked)
+        ):
+            self._terminal_event(event)
         self._stream.put(event)
+
+    def _saw_finish_marker(self) -> None:
+        self._finish_marker = True
+        waiter, self._finish_waiter = self._finish_waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        if self._terminal is None and not self.done():
+            # the terminal event was missed (a gap): ask the server how it ended
+            self._settle_later(self._settle_from_server)
 
     def _running(self) -> None:
         if self._state in (JobState.SUBMITTING, JobState.QUEUED):
@@ -361,10 +406,13 @@ class Job:
         terminal = self._terminal
         assert terminal is not None
         grace = self._finish_grace if self._backend.finish_marker else 0.0
-        if grace and not self._finish_marker.is_set():
+        if grace and not self._finish_marker:
+            waiter = self._finish_waiter
+            if waiter is None:
+                waiter = self._finish_waiter = asyncio.get_running_loop().create_future()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(grace):
-                    await self._finish_marker.wait()
+                    await asyncio.shield(waiter)
         if isinstance(terminal, ExecutionFailed):
             self._settle(self._execution_error(terminal))
         elif isinstance(terminal, ExecutionInterrupted):

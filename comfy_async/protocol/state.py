@@ -109,33 +109,37 @@ class ProtocolState:
     # ------------------------------------------------------------------ bookkeeping
 
     def _observe(self, event: ServerEvent) -> None:
-        # The hot events (progress, progress_state) come first.
-        match event:
-            case Progress(prompt_id=str(prompt_id), node=str(node)):
-                self._running(prompt_id, node, None)
-            case ProgressState():
-                self._observe_progress_state(event)
-            case Executing(prompt_id=None):
-                pass  # the reconnect replay: there is no prompt to attribute to
-            case Executing(node=None, prompt_id=str(prompt_id)):
-                self._finished(prompt_id)
-            case Executing(node=str(node), prompt_id=str(prompt_id)):
-                self._running(prompt_id, node, event.display_node)
-            case ExecutionStart() | ExecutionCached():
+        # Exact types, the hot events (progress, progress_state) first: this runs for every frame.
+        if type(event) is Progress:
+            if event.prompt_id is not None and event.node is not None:
                 self._prompt = event.prompt_id
-                self._node = self._node_display = None
-                self._node_running = False
-            case ExecutionSuccess() | ExecutionInterrupted():
+                self._node = event.node
+                self._node_display = None
+                self._node_running = True
+        elif type(event) is ProgressState:
+            self._observe_progress_state(event)
+        elif type(event) is Executing:
+            prompt_id = event.prompt_id
+            if prompt_id is None:
+                pass  # the reconnect replay: there is no prompt to attribute to
+            elif event.node is None:
+                self._finished(prompt_id)
+            else:
+                self._running(prompt_id, event.node, event.display_node)
+        elif type(event) is ExecutionStart or type(event) is ExecutionCached:
+            self._prompt = event.prompt_id
+            self._node = self._node_display = None
+            self._node_running = False
+        elif type(event) is ExecutionSuccess or type(event) is ExecutionInterrupted:
+            self._finished(event.prompt_id)
+        elif type(event) is ExecutionFailed:
+            if not event.is_blocked:
                 self._finished(event.prompt_id)
-            case ExecutionFailed():
-                if not event.is_blocked:
-                    self._finished(event.prompt_id)
-            case Status(sid=str(sid)):
-                self.sid = sid
-            case FeatureFlags():
-                self.server_flags = event
-            case _:
-                pass
+        elif type(event) is Status:
+            if event.sid is not None:
+                self.sid = event.sid
+        elif type(event) is FeatureFlags:
+            self.server_flags = event
 
     def _observe_progress_state(self, event: ProgressState) -> None:
         running: tuple[str, str | None] | None = None

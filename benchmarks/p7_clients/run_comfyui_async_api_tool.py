@@ -1,0 +1,52 @@
+"""P7 adapter: comfyui-async-api-tool — ``ComfyClient.run`` per job, all at once.
+
+``run`` posts the prompt, opens one WebSocket per job (after the submit), polls ``/queue``
+every 5 s per job, then polls ``/history`` and downloads the image (yielded as bytes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import aiohttp
+from _job import Clock, arguments, digest, graph, write_result
+from comfyui_async_api_tool.client import ComfyClient
+
+
+async def main() -> None:
+    url, jobs, base, deadline, result = arguments()
+    logging.disable(logging.ERROR)
+    results: dict[int, dict[str, object]] = {}
+    async with aiohttp.ClientSession() as http:
+        client = ComfyClient(http, url, max_listen_seconds=deadline, fetch_image_timeout=deadline)
+
+        async def one(index: int) -> None:
+            try:
+                prompt_id = None
+                async for event in client.run(graph(index, base), server=url):
+                    if event["type"] == "start":
+                        prompt_id = event["data"]["prompt_id"]
+                    elif event["type"] == "image":
+                        results[index] = {"sha256": digest(event["data"]), "prompt_id": prompt_id}
+                    elif event["type"] == "error":
+                        results[index] = {"error": event["msg"]}
+                results.setdefault(index, {"error": "ended without an image"})
+            except Exception as error:
+                results[index] = {"error": f"{type(error).__name__}: {error}"}
+
+        clock = Clock()
+        tasks = [asyncio.create_task(one(index)) for index in range(jobs)]
+        _, pending = await asyncio.wait(tasks, timeout=deadline)
+        wall = clock.seconds()
+        for task in pending:
+            task.cancel()
+    write_result(result, wall, results, "ComfyClient(session, url).run(workflow, server=url)")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
