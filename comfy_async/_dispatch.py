@@ -200,13 +200,21 @@ class JobStream:
         self.stats.dropped_previews += skipped
         return latest
 
-    async def get(self) -> Event | None:
-        """Wait for the next event; ``None`` when the stream is closed and drained."""
-        # The hot path of every consumer: the wait is inlined (no extra coroutine per event).
+    def __aiter__(self) -> JobStream:
+        return self
+
+    async def __anext__(self) -> Event:
+        """The next event; the iteration ends when the stream is closed and drained.
+
+        The hot path of every consumer: ``async for`` reaches it with no generator in between,
+        and the wait is inlined (no extra coroutine per event).
+        """
         while True:
             event = self.get_nowait()
-            if event is not None or self._closed:
+            if event is not None:
                 return event
+            if self._closed:
+                raise StopAsyncIteration
             waiter = asyncio.get_running_loop().create_future()
             waiters = self._waiters
             if waiters is None:
@@ -218,6 +226,13 @@ class JobStream:
             except BaseException:
                 self._forget(waiter)
                 raise
+
+    async def get(self) -> Event | None:
+        """Wait for the next event; ``None`` when the stream is closed and drained."""
+        try:
+            return await self.__anext__()
+        except StopAsyncIteration:
+            return None
 
     async def get_preview(self, *, latest_only: bool = False) -> PreviewImage | None:
         """Wait for the next preview, skipping other events; ``None`` at the end of the stream.
@@ -300,11 +315,7 @@ class EventTap:
         self._stream.close()
 
     def __aiter__(self) -> AsyncIterator[Event]:
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[Event]:
-        while (event := await self._stream.get()) is not None:
-            yield event
+        return self._stream
 
     async def __aenter__(self) -> EventTap:
         return self

@@ -217,10 +217,11 @@ class Job:
         "_finish_waiter",
         "_node",
         "_node_count",
-        "_nodes",
         "_on_settled",
         "_outcome",
         "_outputs",
+        "_progress",
+        "_progress_state",
         "_settling",
         "_started_at",
         "_state",
@@ -270,7 +271,10 @@ class Job:
         self._outputs: dict[str, dict[str, Any]] = {}
         self._cached: tuple[str, ...] = ()
         self._started_at: float | None = None
-        self._nodes: dict[str, tuple[float, float, str]] = {}
+        # The latest of each: progress_state holds every node seen so far, so progress is
+        # computed from them when asked, not on every event.
+        self._progress_state: ProgressState | None = None
+        self._progress: Progress | None = None
         self._node: str | None = None
         self._node_count = node_count
         self._cancel_requested = False
@@ -304,23 +308,34 @@ class Job:
     @property
     def progress(self) -> JobProgress:
         """Progress of the whole job, from the latest ``progress_state`` and ``progress``."""
-        done = sum(1 for _, _, state in self._nodes.values() if state != "running")
-        running = 0.0
+        nodes = self._progress_state.nodes if self._progress_state is not None else {}
+        node = self._node
+        done = 0
         value = maximum = 0.0
-        if self._node is not None and self._node in self._nodes:
-            value, maximum, state = self._nodes[self._node]
-            if state == "running" and maximum > 0:
-                running = min(value / maximum, 1.0)
+        running = False
+        for node_id, entry in nodes.items():
+            if entry.state == "running":
+                node = node_id if node is None else node
+            else:
+                done += 1
+            if node_id == node:
+                value, maximum, running = entry.value, entry.max, entry.state == "running"
+        latest = self._progress
+        if latest is not None and latest.node == node and node is not None:
+            # a progress event is newer than the progress_state sent just before it
+            value, maximum = float(latest.value), float(latest.max)
+            running = running or node not in nodes
+        fraction_of_node = min(value / maximum, 1.0) if running and maximum > 0 else 0.0
         total = self._node_count - len(self._cached) if self._node_count is not None else None
         if total is not None:
-            total = max(total, len(self._nodes), 1)
+            total = max(total, len(nodes), 1)
         if self._state is JobState.DONE or self._terminal is not None:
             fraction = 1.0
         elif total:
-            fraction = min((done + running) / total, 1.0)
+            fraction = min((done + fraction_of_node) / total, 1.0)
         else:
             fraction = 0.0
-        return JobProgress(fraction, self._node, value, maximum, done, total)
+        return JobProgress(fraction, node, value, maximum, done, total)
 
     # ------------------------------------------------------------------ intake
 
@@ -337,19 +352,12 @@ class Job:
         self.missed_checks = 0
         # Exact types, most frequent first: the dispatcher calls this for every event.
         if type(event) is ProgressState:
-            nodes = self._nodes
-            for node_id, node in event.nodes.items():
-                state = node.state
-                nodes[node_id] = (node.value, node.max, state)
-                if state == "running":
-                    self._node = node_id
+            self._progress_state = event
+            self._node = None  # the running node is read from it when asked
         elif type(event) is Progress:
-            progress_node = event.node
-            if progress_node is not None:
-                self._node = progress_node
-                known = self._nodes.get(progress_node)
-                state = "running" if known is None else known[2]
-                self._nodes[progress_node] = (float(event.value), float(event.max), state)
+            self._progress = event
+            if event.node is not None:
+                self._node = event.node
         elif type(event) is Executing:
             if event.node is None:
                 self._saw_finish_marker()
@@ -652,11 +660,7 @@ class Job:
         return self._outcome.done()
 
     def __aiter__(self) -> AsyncIterator[Event]:
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[Event]:
-        while (event := await self._stream.get()) is not None:
-            yield event
+        return self._stream  # the stream is its own async iterator: no generator per event
 
     async def previews(self, *, latest_only: bool = False) -> AsyncIterator[PreviewImage]:
         """Yield only the previews of this job, ending with its outcome.

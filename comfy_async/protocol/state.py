@@ -54,7 +54,15 @@ FEATURE_FLAGS_HELLO: Final = encode_message("feature_flags", CLIENT_FEATURE_FLAG
 class ProtocolState:
     """The protocol state of one WebSocket connection (create a new one per connection)."""
 
-    __slots__ = ("_node", "_node_display", "_node_running", "_prompt", "server_flags", "sid")
+    __slots__ = (
+        "_node",
+        "_node_display",
+        "_node_running",
+        "_pending_state",
+        "_prompt",
+        "server_flags",
+        "sid",
+    )
 
     def __init__(self) -> None:
         self.sid: str | None = None
@@ -65,6 +73,9 @@ class ProtocolState:
         self._node: str | None = None
         self._node_display: str | None = None
         self._node_running = False
+        # The latest progress_state, read only when something needs the running node: it is
+        # one of the most frequent frames and most of them are never needed for attribution.
+        self._pending_state: ProgressState | None = None
 
     @property
     def preview_metadata(self) -> bool:
@@ -74,6 +85,7 @@ class ProtocolState:
     @property
     def active_prompt(self) -> str | None:
         """The prompt this connection last saw running and not yet finished, if any."""
+        self._apply_pending_state()
         return self._prompt
 
     # ------------------------------------------------------------------ frames in
@@ -98,10 +110,12 @@ class ProtocolState:
 
     def preview_owner(self) -> str | None:
         """The prompt a type-1 preview received now belongs to, or ``None``."""
+        self._apply_pending_state()
         return self._prompt if self._node_running else None
 
     def text_owner(self, node_id: str) -> str | None:
         """The prompt a TEXT frame from ``node_id`` received now belongs to, or ``None``."""
+        self._apply_pending_state()
         if self._node_running and node_id in (self._node, self._node_display):
             return self._prompt
         return None
@@ -110,15 +124,19 @@ class ProtocolState:
 
     def _observe(self, event: ServerEvent) -> None:
         # Exact types, the hot events (progress, progress_state) first: this runs for every frame.
-        if type(event) is Progress:
-            if event.prompt_id is not None and event.node is not None:
-                self._prompt = event.prompt_id
-                self._node = event.node
-                self._node_display = None
-                self._node_running = True
-        elif type(event) is ProgressState:
-            self._observe_progress_state(event)
-        elif type(event) is Executing:
+        if type(event) is ProgressState:
+            self._pending_state = event
+            return
+        if type(event) is Progress and event.prompt_id is not None and event.node is not None:
+            # it sets everything attribution needs: an earlier progress_state no longer matters
+            self._pending_state = None
+            self._prompt = event.prompt_id
+            self._node = event.node
+            self._node_display = None
+            self._node_running = True
+            return
+        self._apply_pending_state()
+        if type(event) is Executing:
             prompt_id = event.prompt_id
             if prompt_id is None:
                 pass  # the reconnect replay: there is no prompt to attribute to
@@ -140,6 +158,12 @@ class ProtocolState:
                 self.sid = event.sid
         elif type(event) is FeatureFlags:
             self.server_flags = event
+
+    def _apply_pending_state(self) -> None:
+        event = self._pending_state
+        if event is not None:
+            self._pending_state = None
+            self._observe_progress_state(event)
 
     def _observe_progress_state(self, event: ProgressState) -> None:
         running: tuple[str, str | None] | None = None
