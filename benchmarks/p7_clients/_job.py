@@ -14,10 +14,12 @@ used. The parent (``p7_versus.py``) checks the digests against the image the ser
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +79,20 @@ def arguments() -> tuple[str, int, int, float, Path]:
     """``URL JOBS BASE DEADLINE RESULT``."""
     url, jobs, base, deadline, result = sys.argv[1:6]
     return url.rstrip("/"), int(jobs), int(base), float(deadline), Path(result)
+
+
+async def run_all(one: Callable[[int], Awaitable[None]], jobs: int, deadline: float) -> float:
+    """Start ``one(index)`` for every job at once; return the wall time until all ended.
+
+    Jobs still running when ``deadline`` passes are cancelled (and count as not done).
+    """
+    clock = Clock()
+    tasks = [asyncio.create_task(one(index)) for index in range(jobs)]
+    _, pending = await asyncio.wait(tasks, timeout=deadline)
+    wall = clock.seconds()
+    for task in pending:
+        task.cancel()
+    return wall
 
 
 class Clock:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _job import Clock, arguments, digest, graph, write_result
+from _job import arguments, digest, graph, run_all, write_result
 
 from comfy_async import ComfyClient
 
@@ -39,12 +39,7 @@ async def main() -> None:
             except Exception as error:
                 results[index] = {"error": f"{type(error).__name__}: {error}"}
 
-        clock = Clock()
-        tasks = [asyncio.create_task(one(index)) for index in range(jobs)]
-        _, pending = await asyncio.wait(tasks, timeout=deadline)
-        wall = clock.seconds()
-        for task in pending:
-            task.cancel()
+        wall = await run_all(one, jobs, deadline)
     write_result(
         result,
         wall,
