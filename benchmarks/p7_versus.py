@@ -321,7 +321,10 @@ def body(args: argparse.Namespace, report: Report) -> None:
             "default http executor opens no WebSocket, so its users get no progress or preview "
             "at all (it polls /history every second)."
         )
-    ours = rows.get("comfy_async", {})
+    ours = rows.get("comfy_async")
+    if ours is None:
+        report.notes.append("comfy_async was not run (--only): no target is checked")
+        return
     report.target(
         "P7 comfy_async jobs completed correctly", float(ours.get("correct", 0)), ">=", jobs, ""
     )
