@@ -14,8 +14,9 @@ This module does no I/O of its own and does not import aiohttp at runtime.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import uuid
-from typing import TYPE_CHECKING, Final, Literal, Self
+from typing import TYPE_CHECKING, Final, Generic, Literal, Self, TypeVar, cast, overload
 
 from yarl import URL
 
@@ -57,6 +58,8 @@ if TYPE_CHECKING:
 
 __all__ = ["CLOUD_BASE_URL", "DEFAULT_BASE_URL", "ComfyClient", "Flavour"]
 
+N = TypeVar("N")
+
 DEFAULT_BASE_URL: Final = "http://127.0.0.1:8188"
 """Where a local ComfyUI listens by default."""
 CLOUD_BASE_URL: Final = "https://cloud.comfy.org"
@@ -72,6 +75,44 @@ def _infer_flavour(base_url: str | URL, api_key: str | None) -> Flavour:
     if host == "comfy.org" or host.endswith(".comfy.org"):
         return "cloud"
     return "cloud" if api_key else "local"
+
+
+class _Namespace(Generic[N]):
+    """A REST namespace of the client, built (and its module imported) on first access.
+
+    Building namespaces lazily keeps ``from comfy_async import ComfyClient`` cheap: a bot that
+    only submits never imports the user-data or model-file modules.
+    """
+
+    def __init__(
+        self,
+        module: str,
+        name: str,
+        doc: str,
+        build: Callable[[ComfyClient, type[N]], N] | None = None,
+    ) -> None:
+        self._module = module
+        self._name = name
+        self._build = build
+        self.__doc__ = doc
+
+    def __set_name__(self, owner: type, attribute: str) -> None:
+        self._attribute = attribute
+
+    @overload
+    def __get__(self, client: None, owner: type) -> Self: ...
+    @overload
+    def __get__(self, client: ComfyClient, owner: type) -> N: ...
+    def __get__(self, client: ComfyClient | None, owner: type) -> N | Self:
+        if client is None:
+            return self
+        found = client._namespaces.get(self._attribute)
+        if found is not None:
+            return cast("N", found)
+        cls: type[N] = getattr(importlib.import_module(self._module), self._name)
+        built = self._build(client, cls) if self._build else cls(client._http)  # type: ignore[call-arg]
+        client._namespaces[self._attribute] = built
+        return built
 
 
 class ComfyClient:
@@ -138,114 +179,53 @@ class ComfyClient:
         # imported then: ``from comfy_async import ComfyClient`` loads only the request path.
         self._jobs_api = jobs_api
         self._on_reconnect = on_reconnect
-        self._namespaces: dict[str, object] = {}
+        self._namespaces: dict[str, object] = {}  # filled by the _Namespace attributes
         self._live_session: LiveSession | None = None
         self._catalogue: Catalogue | None = None
         self._catalogue_lock: asyncio.Lock | None = None
 
     # ------------------------------------------------------------------ REST namespaces
 
-    @property
-    def queue(self) -> Queue:
-        """The server's queue: get, delete, clear, interrupt."""
-        found = self._namespaces.get("queue")
-        if found is None:
-            from comfy_async._rest.queue import Queue  # noqa: PLC0415 - built on first use
-
-            found = self._namespaces["queue"] = Queue(self._http)
-        return found  # type: ignore[return-value]
-
-    @property
-    def history(self) -> History:
-        """Finished prompts: list, get, delete, clear."""
-        found = self._namespaces.get("history")
-        if found is None:
-            from comfy_async._rest.history import History  # noqa: PLC0415
-
-            found = self._namespaces["history"] = History(self._http)
-        return found  # type: ignore[return-value]
-
-    @property
-    def jobs(self) -> Jobs:
-        """The jobs API: list, get, cancel (absent on older servers)."""
-        found = self._namespaces.get("jobs")
-        if found is None:
-            from comfy_async._rest.jobs import Jobs  # noqa: PLC0415
-
-            found = self._namespaces["jobs"] = Jobs(self._http, available=self._jobs_api)
-        return found  # type: ignore[return-value]
-
-    @property
-    def prompts(self) -> Prompts:
-        """Submitting prompts (with reconciliation of ambiguous failures) and the queue size."""
-        found = self._namespaces.get("prompts")
-        if found is None:
-            from comfy_async._rest.prompts import Prompts  # noqa: PLC0415
-
-            found = self._namespaces["prompts"] = Prompts(
-                self._http, jobs=self.jobs, queue=self.queue, history=self.history
-            )
-        return found  # type: ignore[return-value]
-
-    @property
-    def files(self) -> Files:
-        """Uploads, ``/view`` streams, downloads and saving outputs safely."""
-        found = self._namespaces.get("files")
-        if found is None:
-            from comfy_async._rest.files import Files  # noqa: PLC0415
-
-            found = self._namespaces["files"] = Files(self._http)
-        return found  # type: ignore[return-value]
-
-    @property
-    def system(self) -> System:
-        """Stats, features, node schemas and server upkeep."""
-        found = self._namespaces.get("system")
-        if found is None:
-            from comfy_async._rest.system import System  # noqa: PLC0415
-
-            found = self._namespaces["system"] = System(self._http)
-        return found  # type: ignore[return-value]
-
-    @property
-    def models(self) -> Models:
-        """Model folders, files and previews."""
-        found = self._namespaces.get("models")
-        if found is None:
-            from comfy_async._rest.model_files import Models  # noqa: PLC0415
-
-            found = self._namespaces["models"] = Models(self._http)
-        return found  # type: ignore[return-value]
-
-    @property
-    def userdata(self) -> UserData:
-        """The user's data files."""
-        found = self._namespaces.get("userdata")
-        if found is None:
-            from comfy_async._rest.userdata import UserData  # noqa: PLC0415
-
-            found = self._namespaces["userdata"] = UserData(self._http)
-        return found  # type: ignore[return-value]
-
-    @property
-    def settings(self) -> Settings:
-        """The user's frontend settings."""
-        found = self._namespaces.get("settings")
-        if found is None:
-            from comfy_async._rest.userdata import Settings  # noqa: PLC0415
-
-            found = self._namespaces["settings"] = Settings(self._http)
-        return found  # type: ignore[return-value]
-
-    @property
-    def users(self) -> Users:
-        """The server's users (``--multi-user``)."""
-        found = self._namespaces.get("users")
-        if found is None:
-            from comfy_async._rest.userdata import Users  # noqa: PLC0415
-
-            found = self._namespaces["users"] = Users(self._http)
-        return found  # type: ignore[return-value]
+    queue: _Namespace[Queue] = _Namespace(
+        "comfy_async._rest.queue", "Queue", "The server's queue: get, delete, clear, interrupt."
+    )
+    history: _Namespace[History] = _Namespace(
+        "comfy_async._rest.history", "History", "Finished prompts: list, get, delete, clear."
+    )
+    jobs: _Namespace[Jobs] = _Namespace(
+        "comfy_async._rest.jobs",
+        "Jobs",
+        "The jobs API: list, get, cancel (absent on older servers).",
+        lambda client, cls: cls(client._http, available=client._jobs_api),
+    )
+    prompts: _Namespace[Prompts] = _Namespace(
+        "comfy_async._rest.prompts",
+        "Prompts",
+        "Submitting prompts (with reconciliation of ambiguous failures) and the queue size.",
+        lambda client, cls: cls(
+            client._http, jobs=client.jobs, queue=client.queue, history=client.history
+        ),
+    )
+    files: _Namespace[Files] = _Namespace(
+        "comfy_async._rest.files",
+        "Files",
+        "Uploads, ``/view`` streams, downloads and saving outputs safely.",
+    )
+    system: _Namespace[System] = _Namespace(
+        "comfy_async._rest.system", "System", "Stats, features, node schemas and server upkeep."
+    )
+    models: _Namespace[Models] = _Namespace(
+        "comfy_async._rest.model_files", "Models", "Model folders, files and previews."
+    )
+    userdata: _Namespace[UserData] = _Namespace(
+        "comfy_async._rest.userdata", "UserData", "The user's data files."
+    )
+    settings: _Namespace[Settings] = _Namespace(
+        "comfy_async._rest.userdata", "Settings", "The user's frontend settings."
+    )
+    users: _Namespace[Users] = _Namespace(
+        "comfy_async._rest.userdata", "Users", "The server's users (``--multi-user``)."
+    )
 
     # ------------------------------------------------------------------ live session
 
