@@ -42,7 +42,7 @@ from comfy_async.events import (
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
 
-__all__ = ["Dispatcher", "EventTap", "JobSink", "JobStream", "StreamStats"]
+__all__ = ["Dispatcher", "EventTap", "JobSink", "JobStream", "PreviewReader", "StreamStats"]
 
 logger = logging.getLogger("comfy_async.dispatch")
 
@@ -215,12 +215,7 @@ class JobStream:
                 return event
             if self._closed:
                 raise StopAsyncIteration
-            waiter = asyncio.get_running_loop().create_future()
-            waiters = self._waiters
-            if waiters is None:
-                self._waiters = [waiter]
-            else:
-                waiters.append(waiter)
+            waiter = self._new_waiter()
             try:
                 await waiter
             except BaseException:
@@ -234,38 +229,43 @@ class JobStream:
         except StopAsyncIteration:
             return None
 
+    def next_preview_nowait(self, *, latest_only: bool = False) -> PreviewImage | None:
+        """Return the next buffered preview, consuming the other events before it.
+
+        With ``latest_only`` the newest buffered preview is returned, the older ones are counted
+        as dropped and the other buffered events are discarded. ``None`` if no preview is buffered.
+        """
+        if latest_only:
+            if self._events is not None:
+                self._events.clear()
+            return self.take_latest_preview()
+        event = self.get_nowait()
+        while event is not None and type(event) is not PreviewImage:
+            event = self.get_nowait()
+        return event
+
+    def previews(self, *, latest_only: bool = False) -> PreviewReader:
+        """An async iterator over the previews only (see :class:`PreviewReader`)."""
+        return PreviewReader(self, latest_only=latest_only)
+
     async def get_preview(self, *, latest_only: bool = False) -> PreviewImage | None:
         """Wait for the next preview, skipping other events; ``None`` at the end of the stream.
 
         With ``latest_only`` the newest buffered preview is returned and older ones skipped.
         """
-        while True:
-            if latest_only:
-                preview = self.take_latest_preview()
-                if self._events is not None:
-                    self._events.clear()
-                if preview is not None:
-                    return preview
-            else:
-                event = self.get_nowait()
-                while event is not None and type(event) is not PreviewImage:
-                    event = self.get_nowait()
-                if event is not None:
-                    return event
-            if self._closed:
-                return None
-            await self._wait()
-
-    async def _wait(self) -> None:
-        waiter = asyncio.get_running_loop().create_future()
-        if self._waiters is None:
-            self._waiters = []
-        self._waiters.append(waiter)
         try:
-            await waiter
-        except BaseException:
-            self._forget(waiter)
-            raise
+            return await PreviewReader(self, latest_only=latest_only).__anext__()
+        except StopAsyncIteration:
+            return None
+
+    def _new_waiter(self) -> asyncio.Future[None]:
+        waiter = asyncio.get_running_loop().create_future()
+        waiters = self._waiters
+        if waiters is None:
+            self._waiters = [waiter]
+        else:
+            waiters.append(waiter)
+        return waiter
 
     def _forget(self, waiter: asyncio.Future[None]) -> None:
         """Drop a waiter whose consumer was cancelled (the events stay buffered)."""
@@ -273,6 +273,40 @@ class JobStream:
             waiter.cancel()
         if self._waiters is not None and waiter in self._waiters:
             self._waiters.remove(waiter)
+
+
+class PreviewReader:
+    """The previews of one :class:`JobStream`, as an async iterator; other events are skipped.
+
+    It ends when the stream is closed and drained. Like the stream it reads, it is its own
+    iterator (no generator per preview), so leaving an ``async for`` early needs no clean-up, and
+    cancelling a waiting step loses nothing.
+    """
+
+    __slots__ = ("_latest_only", "_stream")
+
+    def __init__(self, stream: JobStream, *, latest_only: bool = False) -> None:
+        self._stream = stream
+        self._latest_only = latest_only
+
+    def __aiter__(self) -> PreviewReader:
+        return self
+
+    async def __anext__(self) -> PreviewImage:
+        """The next preview (the newest one buffered, with ``latest_only``)."""
+        stream = self._stream
+        while True:
+            preview = stream.next_preview_nowait(latest_only=self._latest_only)
+            if preview is not None:
+                return preview
+            if stream.closed:
+                raise StopAsyncIteration
+            waiter = stream._new_waiter()
+            try:
+                await waiter
+            except BaseException:
+                stream._forget(waiter)
+                raise
 
 
 class JobSink(Protocol):

@@ -662,12 +662,11 @@ class Job:
     def __aiter__(self) -> AsyncIterator[Event]:
         return self._stream  # the stream is its own async iterator: no generator per event
 
-    async def previews(self, *, latest_only: bool = False) -> AsyncIterator[PreviewImage]:
-        """Yield only the previews of this job, ending with its outcome.
+    def previews(self, *, latest_only: bool = False) -> AsyncIterator[PreviewImage]:
+        """Iterate over only the previews of this job, ending with its outcome.
 
         With ``latest_only`` a slow consumer (a chat bot editing a message) always gets the newest
         preview and skips the ones it had no time for. Shares the job's stream: other events are
-        consumed and skipped.
+        consumed and skipped. Leaving the ``async for`` early needs no clean-up.
         """
-        while (preview := await self._stream.get_preview(latest_only=latest_only)) is not None:
-            yield preview
+        return self._stream.previews(latest_only=latest_only)

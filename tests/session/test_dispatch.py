@@ -200,6 +200,63 @@ async def test_get_preview_skips_other_events() -> None:
     assert await stream.get_preview() is None
 
 
+async def test_preview_reader_waits_for_previews_and_ends_with_the_stream() -> None:
+    stream = JobStream(StreamLimits())
+    seen: list[bytes] = []
+
+    async def read() -> None:
+        async for image in stream.previews():
+            seen.append(bytes(image.image))  # noqa: PERF401  # observed while it runs
+
+    reader = asyncio.create_task(read())
+    await asyncio.sleep(0)
+    stream.put(progress(1))
+    stream.put(preview(1))
+    await asyncio.sleep(0)
+    assert seen == [b"\x01"]
+    stream.put(preview(2))
+    stream.put(ExecutionSuccess(prompt_id=P))
+    stream.close()
+    await asyncio.wait_for(reader, 1)
+    assert seen == [b"\x01", b"\x02"]
+
+
+async def test_leaving_a_preview_reader_early_leaves_the_rest_buffered() -> None:
+    stream = JobStream(StreamLimits())
+    for n in range(3):
+        stream.put(preview(n))
+    async for image in stream.previews():
+        assert bytes(image.image) == b"\x00"
+        break
+    # a class iterator, not a generator: nothing to finalise, the stream keeps the rest
+    rest = drain(stream)
+    assert [bytes(p.image) for p in rest if isinstance(p, PreviewImage)] == [b"\x01", b"\x02"]
+
+
+async def test_cancelling_a_waiting_preview_reader_loses_nothing() -> None:
+    stream = JobStream(StreamLimits())
+    reader = stream.previews()
+    waiting = asyncio.create_task(reader.__anext__())
+    await asyncio.sleep(0)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert stream._waiters == []  # the cancelled waiter is forgotten
+    stream.put(preview(7))
+    assert bytes((await asyncio.wait_for(reader.__anext__(), 1)).image) == b"\x07"
+
+
+async def test_latest_only_reader_skips_to_the_newest_preview() -> None:
+    stream = JobStream(StreamLimits())
+    for n in range(4):
+        stream.put(preview(n))
+    stream.put(progress(3))
+    stream.close()
+    latest = [bytes(p.image) async for p in stream.previews(latest_only=True)]
+    assert latest == [b"\x03"]
+    assert stream.stats.dropped_previews == 3
+
+
 # --------------------------------------------------------------------------- Dispatcher
 
 
