@@ -99,6 +99,8 @@ class RunReport:
     texts: dict[str, list[str]] = field(default_factory=dict)
     seeds: dict[str, int] = field(default_factory=dict)
     previews: list[Path] = field(default_factory=list)
+    previews_dropped: int = 0
+    """Preview frames not saved because writing them fell behind the server (the oldest go)."""
     duration: float | None = None
     error: ComfyError | None = None
 
@@ -113,6 +115,7 @@ class RunReport:
             "texts": self.texts,
             "seeds": self.seeds,
             "previews": len(self.previews),
+            "previews_dropped": self.previews_dropped,
             "duration": self.duration,
             "error": None,
         }
@@ -161,6 +164,7 @@ class _Run:
         self.view = view
         self.jobs: dict[int, Job] = {}
         self.previews: dict[int, list[Path]] = {}
+        self.previews_dropped: dict[int, int] = {}
         self.seeds: dict[int, dict[str, int]] = {}
         self.followers: dict[int, asyncio.Task[None]] = {}
 
@@ -192,6 +196,7 @@ class _Run:
                     saved.append(await write_preview(self.plan.previews_dir, stem, event))
             if not job.done():  # once settled, the bar is the view's to finish
                 self.view.update(job.prompt_id, JobLine.of(job, self.plan.labels, count))
+        self.previews_dropped[index] = job.stats.dropped_previews
 
     async def report(self, outcome: BatchOutcome[tuple[int, Workflow]]) -> RunReport:
         """Save what a finished run produced and say how it ended."""
@@ -202,6 +207,7 @@ class _Run:
         job = self.jobs.pop(index, None)  # a batch of thousands keeps no finished job
         report = RunReport(index, outcome.prompt_id, "success", seeds=self.seeds.pop(index, {}))
         report.previews = self.previews.pop(index, [])
+        report.previews_dropped = self.previews_dropped.pop(index, 0)
         try:
             result = outcome.unwrap()
             report.duration = result.duration
@@ -278,6 +284,10 @@ def _success_message(report: RunReport) -> str:
         parts.append(f"· {len(report.files)} file{'s' if len(report.files) != 1 else ''} saved")
     if report.previews:
         parts.append(f"· {len(report.previews)} previews saved")
+    if report.previews_dropped:
+        parts.append(
+            f"({report.previews_dropped} more dropped: saving them fell behind the server)"
+        )
     return " ".join(parts)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,32 @@ async def test_a_run_saves_its_output_and_every_preview(cli, tmp_path: Path) -> 
     # plain progress on a non-terminal: the node's display name, its steps, the end
     assert "Probe: sleep with progress" in result.err
     assert "done" in result.err
+
+
+async def test_previews_dropped_by_a_slow_disk_are_counted_and_said(
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import comfy_async.cli.execution as execution
+
+    written = execution.write_preview
+
+    async def slow_write(folder: Path, stem: str, event: object) -> Path:
+        await asyncio.sleep(0.003)
+        return await written(folder, stem, event)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(execution, "write_preview", slow_write)
+    workflow = write_json(tmp_path / "wf.json", sleeper(steps=400, preview="JPEG"))
+    previews = tmp_path / "previews"
+    result = await cli("run", workflow, "--no-save", "--json", "--previews", previews)
+    assert result.code == ExitCode.OK, result.err
+    (report,) = result.json_lines()
+    saved = len(list(previews.iterdir()))
+    assert report["previews"] == saved
+    assert report["previews_dropped"] > 0  # the CLI keeps at most 256 frames waiting
+    assert saved + report["previews_dropped"] == 400  # every frame is saved or counted
+    again = write_json(tmp_path / "again.json", sleeper(steps=400, preview="JPEG", color=3))
+    plain = await cli("run", again, "--no-save", "--previews", tmp_path / "again")
+    assert "more dropped: saving them fell behind the server" in plain.err
 
 
 async def test_json_reports_the_run(cli, tmp_path: Path) -> None:
