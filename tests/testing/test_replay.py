@@ -17,6 +17,7 @@ import pytest
 
 from comfy_async.testing import FakeComfyServer
 from tests.testing.replay import (
+    UUID,
     Sock,
     exchange,
     json_shape,
@@ -361,6 +362,55 @@ async def test_s09_uploads(fake: FakeComfyServer, http: aiohttp.ClientSession) -
     for item in recorded[-2:]:
         status, _ = await get(http, fake, "/view", **item["request"]["query"])
         assert status == 200
+
+
+# Answers that depend on what the recorded server had run before (its history, jobs and output
+# folder): only the status and the top-level keys are compared, not the entries.
+S10_STATEFUL = ("GET /api/jobs", "GET /api/api/jobs", "GET /history?", "GET /internal/files/output")
+# Bodies recorded by size only (or truncated): their size depends on the machine.
+S10_SIZE_ONLY = ("GET /object_info (saved", "GET /internal/logs/raw", "GET /i18n")
+
+
+def _top_level(value: Any) -> Any:
+    if isinstance(value, dict):
+        if all(UUID.match(key) for key in value):
+            return "entries by prompt id"  # history: {} on a fresh server
+        return sorted(value)
+    return type(value).__name__
+
+
+async def test_s10_misc_routes(fake: FakeComfyServer, http: aiohttp.ClientSession) -> None:
+    mismatches = []
+    for item in recorded_requests("10_misc_routes.json"):
+        request, want, label = item["request"], item["response"], item["label"]
+        async with http.request(
+            request["method"],
+            f"{fake.url}{request['path']}",
+            params=request.get("query") or None,
+            json=request.get("json"),
+        ) as answer:
+            raw = await answer.read()
+            status, content_type = answer.status, answer.content_type
+        if status != want["status"]:
+            mismatches.append(f"{label}: status {status}, recorded {want['status']}")
+            continue
+        if "text" in want:
+            if raw.decode() != want["text"]:
+                mismatches.append(f"{label}: text {raw[:80]!r}, recorded {want['text']!r}")
+        elif "json" in want:
+            got, recorded = json.loads(raw), want["json"]
+            if label.startswith(S10_STATEFUL):
+                if _top_level(got) != _top_level(recorded):
+                    mismatches.append(f"{label}: keys {_top_level(got)}")
+            elif label == "GET /global_subgraphs":  # the fake serves a few of the entries
+                shapes = {json.dumps(json_shape(entry)) for entry in recorded.values()}
+                if not got or any(json.dumps(json_shape(e)) not in shapes for e in got.values()):
+                    mismatches.append(f"{label}: entries {got}")
+            elif json_shape(got) != json_shape(recorded):
+                mismatches.append(f"{label}: shape {json_shape(got)}")
+        elif not label.startswith(S10_SIZE_ONLY) and want.get("body_len") == 0 and raw:
+            mismatches.append(f"{label}: body {raw[:80]!r} ({content_type}), recorded empty")
+    assert mismatches == []
 
 
 async def test_s11_history_delete_clear(fake: FakeComfyServer, http: aiohttp.ClientSession) -> None:
