@@ -159,14 +159,29 @@ async def raw_round(
     return elapsed, frames
 
 
+def route_event(data: bytes) -> tuple[str | None, object]:
+    """The minimal hand-off's routing of a text frame: decode it, read its prompt id."""
+    event = decode_message(data)
+    return event.prompt_id, event
+
+
 async def handoff_round(
-    http: aiohttp.ClientSession, server: str, round_: int, jobs: int, scenario: dict[str, object]
+    http: aiohttp.ClientSession,
+    server: str,
+    round_: int,
+    scenario: dict[str, object],
+    *,
+    per_job: int,
+    route: Callable[[bytes], tuple[str | None, object]] = route_event,
 ) -> tuple[float, int]:
-    """The floor of any per-job hand-off: decode, route by prompt id, wake the job's task."""
+    """The floor of any per-job hand-off: ``route`` each frame, queue it, wake the job's task.
+
+    One task per job of ``scenario`` reads ``per_job`` items from its deque. Returns (seconds,
+    frames). P2 uses it too, routing previews instead of text events.
+    """
     client_id = f"handoff-{round_}"
-    per_job = 3 + 2 * int(str(scenario["steps"])) + 3
     buffers: dict[str | None, deque[object]] = {
-        prompt_id_of(round_, index): deque() for index in range(jobs)
+        prompt_id_of(round_, index): deque() for index in range(int(str(scenario["jobs"])))
     }
     waiters: dict[str | None, asyncio.Future[None]] = {}
     loop = asyncio.get_running_loop()
@@ -194,9 +209,8 @@ async def handoff_round(
         consumers = [asyncio.create_task(consume(prompt_id)) for prompt_id in buffers]
         trigger = asyncio.create_task(go(http, server, client_id))
         for _ in range(frames):
-            event = decode_message((await ws.receive()).data)
-            prompt_id = event.prompt_id
-            buffers[prompt_id].append(event)
+            prompt_id, item = route((await ws.receive()).data)
+            buffers[prompt_id].append(item)
             waiter = waiters.pop(prompt_id, None)
             if waiter is not None:
                 waiter.set_result(None)
@@ -285,7 +299,7 @@ async def measure(server: str, runs: int, jobs: int, steps: int) -> dict[str, An
                     seconds, frames = await raw_round(http, server, round_, scenario)
                 elif path == "handoff":
                     seconds, frames = await handoff_round(
-                        http, server, 200 + round_, jobs, scenario
+                        http, server, 200 + round_, scenario, per_job=3 + 2 * steps + 3
                     )
                 else:
                     seconds, frames, seen = await full_round(

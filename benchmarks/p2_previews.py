@@ -26,7 +26,6 @@ import struct
 import sys
 import time
 import tracemalloc
-from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,7 +38,14 @@ import orjson
 import comfy_async._connection
 from benchmarks._common import Report, ServerProcess, main_of, median
 from benchmarks._servers import PREVIEW_SIZE, prompt_id_of
-from benchmarks.p1_dispatcher import PROMPT, MemoryBackend, go, live_session, prepare
+from benchmarks.p1_dispatcher import (
+    PROMPT,
+    MemoryBackend,
+    go,
+    handoff_round,
+    live_session,
+    prepare,
+)
 from comfy_async.config import ClientOptions
 from comfy_async.protocol.state import ProtocolState
 
@@ -75,53 +81,14 @@ async def raw_round(
     return elapsed, frames
 
 
-async def handoff_round(
-    http: aiohttp.ClientSession, server: str, round_: int, scenario: dict[str, Any]
-) -> tuple[float, int]:
-    """The floor of any per-job hand-off: route each preview to its job's task, nothing more."""
-    client_id = f"handoff-{round_}"
-    jobs, per_job = int(scenario["jobs"]), int(scenario["previews"])
-    buffers: dict[str, deque[memoryview]] = {
-        prompt_id_of(round_, index): deque() for index in range(jobs)
-    }
-    waiters: dict[str, asyncio.Future[None]] = {}
-    loop = asyncio.get_running_loop()
-    header = struct.Struct(">II")
+_PREVIEW_HEADER = struct.Struct(">II")
 
-    async def consume(prompt_id: str) -> None:
-        buffer, count = buffers[prompt_id], 0
-        while count < per_job:
-            if buffer:
-                buffer.popleft()
-                count += 1
-            else:
-                waiter = waiters[prompt_id] = loop.create_future()
-                await waiter
 
-    ws = await http.ws_connect(
-        server.replace("http://", "ws://") + f"/ws?clientId={client_id}", max_msg_size=0
-    )
-    try:
-        await ws.receive()
-        frames = await prepare(http, server, client_id=client_id, round=round_, **scenario)
-        gc.collect()
-        started = time.perf_counter()
-        consumers = [asyncio.create_task(consume(prompt_id)) for prompt_id in buffers]
-        trigger = asyncio.create_task(go(http, server, client_id))
-        for _ in range(frames):
-            view = memoryview((await ws.receive()).data)
-            _, length = header.unpack_from(view, 0)
-            prompt_id = orjson.loads(view[8 : 8 + length])["prompt_id"]
-            buffers[prompt_id].append(view[8 + length :])
-            waiter = waiters.pop(prompt_id, None)
-            if waiter is not None:
-                waiter.set_result(None)
-        await asyncio.gather(*consumers)
-        elapsed = time.perf_counter() - started
-        await trigger
-    finally:
-        await ws.close()
-    return elapsed, frames
+def route_preview(data: bytes) -> tuple[str | None, object]:
+    """The minimal hand-off's routing of a type-4 frame: the metadata's prompt id, the image."""
+    view = memoryview(data)
+    _, length = _PREVIEW_HEADER.unpack_from(view, 0)
+    return orjson.loads(view[8 : 8 + length])["prompt_id"], view[8 + length :]
 
 
 class _Recording(ProtocolState):
@@ -226,7 +193,9 @@ async def measure(server: str, runs: int, jobs: int, previews: int) -> dict[str,
                 if path == "raw":
                     seconds, frames = await raw_round(http, server, round_, scenario)
                 elif path == "handoff":
-                    seconds, frames = await handoff_round(http, server, 200 + round_, scenario)
+                    seconds, frames = await handoff_round(
+                        http, server, 200 + round_, scenario, per_job=previews, route=route_preview
+                    )
                 else:
                     seconds, frames, seen, _ = await full_round(
                         http, server, 100 + round_, scenario
