@@ -164,7 +164,6 @@ class _Run:
         self.view = view
         self.jobs: dict[int, Job] = {}
         self.previews: dict[int, list[Path]] = {}
-        self.previews_dropped: dict[int, int] = {}
         self.seeds: dict[int, dict[str, int]] = {}
         self.followers: dict[int, asyncio.Task[None]] = {}
 
@@ -196,7 +195,6 @@ class _Run:
                     saved.append(await write_preview(self.plan.previews_dir, stem, event))
             if not job.done():  # once settled, the bar is the view's to finish
                 self.view.update(job.prompt_id, JobLine.of(job, self.plan.labels, count))
-        self.previews_dropped[index] = job.stats.dropped_previews
 
     async def report(self, outcome: BatchOutcome[tuple[int, Workflow]]) -> RunReport:
         """Save what a finished run produced and say how it ended."""
@@ -207,7 +205,7 @@ class _Run:
         job = self.jobs.pop(index, None)  # a batch of thousands keeps no finished job
         report = RunReport(index, outcome.prompt_id, "success", seeds=self.seeds.pop(index, {}))
         report.previews = self.previews.pop(index, [])
-        report.previews_dropped = self.previews_dropped.pop(index, 0)
+        report.previews_dropped = job.stats.dropped_previews if job is not None else 0
         try:
             result = outcome.unwrap()
             report.duration = result.duration
