@@ -1,17 +1,35 @@
 # The two commands of the README: `make demo` and `make test`.
-# Both create a local virtual environment (.venv) on first use and reinstall when
-# pyproject.toml changes; nothing is installed outside this folder.
-PYTHON ?= python3
-VENV   ?= .venv
-PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed
+#
+# Both build a local virtual environment (.venv) holding exactly the locked set of uv.lock
+# (`uv sync --locked`: it fails if the lock and pyproject.toml disagree) and rebuild it when
+# either file changes. uv itself is installed at a pinned version into .venv-tools by the
+# machine's own Python; nothing is installed outside this folder.
+#
+# `make upgrade` refreshes the lock to the newest releases the bounds allow, then runs the suite.
+PYTHON     ?= python3
+UV_VERSION := 0.13.9
+TOOLS      := .venv-tools
+UV         := $(TOOLS)/bin/uv
+VENV       := .venv
+PY         := $(VENV)/bin/python
+STAMP      := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.bench-installed
 
-.PHONY: test demo lint typecheck pytest bench clean
+# Never let uv download an interpreter or pick one outside this machine's Python.
+export UV_PYTHON_DOWNLOADS := never
+export UV_PYTHON := $(PYTHON)
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+export UV_NO_CONFIG := 1
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+.PHONY: test demo lint typecheck pytest bench upgrade lock clean
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check 'uv==$(UV_VERSION)'
+
+$(STAMP): pyproject.toml uv.lock | $(UV)
+	$(UV) sync --locked --quiet --extra dev
+	rm -f $(BENCH_STAMP)
 	touch $(STAMP)
 
 ## The whole test suite: lint, strict typing, then pytest (slow chaos tests included).
@@ -32,14 +50,21 @@ demo: $(STAMP)
 	$(VENV)/bin/comfy-async demo
 
 ## Every benchmark, side by side: benchmarks/README.md, results/chart.png, results/*.json.
-BENCH_STAMP := $(VENV)/.bench-installed
-
 $(BENCH_STAMP): $(STAMP)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
+	$(UV) sync --locked --quiet --extra dev --extra bench
 	touch $(BENCH_STAMP)
 
 bench: $(BENCH_STAMP)
 	$(PY) -m benchmarks
 
+## Re-resolve the lock after editing pyproject.toml, keeping every other pin.
+lock: | $(UV)
+	$(UV) lock
+
+## Refresh the lock to the newest releases, then run the whole suite against them.
+upgrade: | $(UV)
+	$(UV) lock --upgrade
+	$(MAKE) test
+
 clean:
-	rm -rf $(VENV) build dist .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) $(TOOLS) build dist .mypy_cache .ruff_cache .pytest_cache .hypothesis

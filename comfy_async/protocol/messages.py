@@ -134,14 +134,15 @@ def decode_message(text: str | bytes | memoryview) -> TextEvent:
 
     """
     try:
-        data = _DECODER.decode(text).data
+        # Annotated: msgspec 0.22 types ``decode`` as Any, 0.23 as the tagged union plus dict.
+        data: TextEvent | dict[str, Any] = _DECODER.decode(text).data
     except msgspec.ValidationError as exc:
         return _decode_fallback(text, exc)
     except (msgspec.DecodeError, RecursionError) as exc:
         raise MessageError(f"text frame is not valid JSON: {_reason(exc)}") from None
-    if type(data) is dict:  # only feature_flags carries a free-form dict
+    if isinstance(data, dict):  # only feature_flags carries a free-form dict
         return FeatureFlags(flags=data)
-    return data  # type: ignore[no-any-return]
+    return data
 
 
 def _decode_fallback(text: str | bytes | memoryview, first: Exception) -> TextEvent:
