@@ -21,7 +21,7 @@ export UV_PYTHON := $(PYTHON)
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_NO_CONFIG := 1
 
-.PHONY: test demo lint typecheck pytest bench upgrade lock clean
+.PHONY: test demo lint typecheck typecheck-lowest pytest bench upgrade lock clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -32,8 +32,9 @@ $(STAMP): pyproject.toml uv.lock | $(UV)
 	rm -f $(BENCH_STAMP)
 	touch $(STAMP)
 
-## The whole test suite: lint, strict typing, then pytest (slow chaos tests included).
-test: lint typecheck pytest
+## The whole test suite: lint, strict typing (newest and oldest supported releases), then pytest
+## (slow chaos tests included).
+test: lint typecheck typecheck-lowest pytest
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
@@ -41,6 +42,18 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(PY) -m mypy
+
+# The package type-checked against the lower bounds of its runtime dependencies.
+LOWEST       := .venv-lowest
+LOWEST_STAMP := $(LOWEST)/.installed
+
+$(LOWEST_STAMP): requirements/lowest.txt | $(UV)
+	$(UV) venv --quiet --allow-existing $(LOWEST)
+	$(UV) pip sync --quiet --python $(LOWEST)/bin/python requirements/lowest.txt
+	touch $(LOWEST_STAMP)
+
+typecheck-lowest: $(LOWEST_STAMP)
+	$(LOWEST)/bin/python -m mypy --cache-dir .mypy_cache/lowest
 
 pytest: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -57,14 +70,20 @@ $(BENCH_STAMP): $(STAMP)
 bench: $(BENCH_STAMP)
 	$(PY) -m benchmarks
 
-## Re-resolve the lock after editing pyproject.toml, keeping every other pin.
+## Re-resolve the locks after editing pyproject.toml, keeping every other pin.
+LOWEST_COMPILE = $(UV) pip compile --quiet --generate-hashes --resolution lowest-direct \
+	--extra cli --extra testing --no-header -o requirements/lowest.txt \
+	pyproject.toml requirements/lowest.in
+
 lock: | $(UV)
 	$(UV) lock
+	$(LOWEST_COMPILE)
 
 ## Refresh the lock to the newest releases, then run the whole suite against them.
 upgrade: | $(UV)
 	$(UV) lock --upgrade
+	$(LOWEST_COMPILE) --upgrade
 	$(MAKE) test
 
 clean:
-	rm -rf $(VENV) $(TOOLS) build dist .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) $(LOWEST) $(TOOLS) build dist .mypy_cache .ruff_cache .pytest_cache .hypothesis
