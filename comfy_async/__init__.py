@@ -7,6 +7,7 @@ ends in exactly one outcome; a complete, typed REST surface. See the README for 
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import TYPE_CHECKING
 
 from comfy_async.config import (
@@ -34,6 +35,10 @@ from comfy_async.errors import (
     ProtocolError,
     TransportError,
 )
+
+# A library configures no logging: records go nowhere unless the application sets handlers up
+# (the logger names and what each level carries are listed in the README, "Logging").
+logging.getLogger("comfy_async").addHandler(logging.NullHandler())
 
 if TYPE_CHECKING:
     from comfy_async._batch import BatchOutcome

@@ -74,7 +74,8 @@ class JobStream:
 
     :meth:`put` never blocks and never raises. :meth:`get` waits for the next event and returns
     ``None`` once the stream is closed and drained. Cancelling a waiting :meth:`get` loses
-    nothing: the events stay buffered for the next call.
+    nothing: the events stay buffered for the next call. A reader whose wait is cancelled calls
+    ``on_cancelled`` (the job uses it to cancel itself on the server: its consumer has left).
     """
 
     __slots__ = (
@@ -82,15 +83,24 @@ class JobStream:
         "_events",
         "_limits",
         "_name",
+        "_on_cancelled",
         "_previews",
+        "_quiet_drops",
         "_seq",
         "_waiters",
         "stats",
     )
 
-    def __init__(self, limits: StreamLimits, name: str = "") -> None:
+    def __init__(
+        self,
+        limits: StreamLimits,
+        name: str = "",
+        on_cancelled: Callable[[], object] | None = None,
+    ) -> None:
         self._limits = limits
         self._name = name
+        self._on_cancelled = on_cancelled
+        self._quiet_drops = False  # a latest-only reader asked for drops: no warning then
         # Both buffers and the waiter list are made on first use: a job waiting in the queue
         # holds none of them (P6 keeps 10,000 such jobs in flight).
         self._events: deque[tuple[int, Event]] | None = None
@@ -160,7 +170,9 @@ class JobStream:
     def _count(self, counter: str) -> None:
         first = not self.stats.overflowed
         setattr(self.stats, counter, getattr(self.stats, counter) + 1)
-        if first:
+        if first and self._quiet_drops:
+            logger.debug("job %s: dropping what its latest-only reader skips", self._name or "?")
+        elif first:
             logger.warning(
                 "slow consumer for job %s: its stream is full, so progress is coalesced and "
                 "the oldest previews are dropped (lifecycle events are kept)",
@@ -218,8 +230,10 @@ class JobStream:
             waiter = self._new_waiter()
             try:
                 await waiter
-            except BaseException:
+            except BaseException as exc:
                 self._forget(waiter)
+                if isinstance(exc, asyncio.CancelledError):
+                    self._reader_cancelled()
                 raise
 
     async def get(self) -> Event | None:
@@ -267,6 +281,11 @@ class JobStream:
             waiters.append(waiter)
         return waiter
 
+    def _reader_cancelled(self) -> None:
+        """A task waiting for the next event was cancelled: tell the owner, once per wait."""
+        if self._on_cancelled is not None and not self._closed:
+            self._on_cancelled()
+
     def _forget(self, waiter: asyncio.Future[None]) -> None:
         """Drop a waiter whose consumer was cancelled (the events stay buffered)."""
         if not waiter.done():
@@ -288,6 +307,8 @@ class PreviewReader:
     def __init__(self, stream: JobStream, *, latest_only: bool = False) -> None:
         self._stream = stream
         self._latest_only = latest_only
+        if latest_only:
+            stream._quiet_drops = True
 
     def __aiter__(self) -> PreviewReader:
         return self
@@ -304,8 +325,10 @@ class PreviewReader:
             waiter = stream._new_waiter()
             try:
                 await waiter
-            except BaseException:
+            except BaseException as exc:
                 stream._forget(waiter)
+                if isinstance(exc, asyncio.CancelledError):
+                    stream._reader_cancelled()
                 raise
 
 

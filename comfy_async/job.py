@@ -199,7 +199,20 @@ class Job:
 
     ``async for event in job`` yields the job's typed events in arrival order and ends once the
     outcome is settled. One consumer at a time: two loops over the same job share its events.
-    Cancelling a task that iterates the job is safe: nothing is lost and the job is untouched.
+
+    **The rule: a job nobody waits for any more is cancelled on the server.** Cancelling a task
+    that awaits :meth:`result` *or* iterates the job (``async for event in job``, or
+    :meth:`previews`) cancels the job on the server, and so does leaving its scope before the
+    outcome::
+
+        async with await comfy.submit(workflow) as job:   # the job's scope
+            async for event in job:
+                await websocket.send(...)                  # raises when the browser leaves
+
+    The block may end by an exception, a cancellation or an early ``break``: if the job has no
+    outcome yet, it is cancelled on the server. A web handler that streams a job therefore never
+    leaves a GPU working for a browser that has gone. :meth:`detach` (or ``detach=True`` when
+    submitting) opts out of all three: the job then runs to its end whatever its consumers do.
     """
 
     # Slots, and the finish-marker waiter made only when needed: a job in flight costs little
@@ -259,7 +272,7 @@ class Job:
         self._tasks = tasks
         self._on_settled = on_settled
         self._clock = clock
-        self._stream = JobStream(limits, prompt_id)
+        self._stream = JobStream(limits, prompt_id, on_cancelled=self._abandoned)
         self._outcome: asyncio.Future[JobResult | ComfyError] = (
             asyncio.get_running_loop().create_future()
         )
@@ -578,8 +591,35 @@ class Job:
         self._settle(JobTimeout(self.prompt_id, seconds))
 
     def detach(self) -> None:
-        """Opt out: cancelling an awaiting task or a deadline no longer cancels the server job."""
+        """Opt out: the job runs to its end whatever its consumers do.
+
+        Cancelling a task that awaits or iterates the job, leaving its ``async with`` scope early,
+        or its deadline passing no longer cancels it on the server.
+        """
         self.detached = True
+
+    def _abandoned(self) -> None:
+        """Its consumer left before the outcome: cancel on the server, unless detached."""
+        if not self.detached and not self.done():
+            with contextlib.suppress(ComfyError):
+                self._cancel_in_background()
+
+    async def __aenter__(self) -> Job:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        """Leaving the scope before the outcome cancels the job on the server (unless detached).
+
+        After an early ``break`` the cancellation is awaited, so the job is cancelled when the
+        block has ended; after an exception or a cancellation it is sent in the background and
+        the exception goes on unchanged.
+        """
+        if self.detached or self.done():
+            return
+        task = self._cancel_in_background()
+        if exc_info[0] is None:
+            with contextlib.suppress(ComfyError):
+                await asyncio.shield(task)
 
     async def cancel(self) -> bool:
         """Cancel the job on the server; idempotent, safe to call from several tasks.

@@ -36,15 +36,19 @@ async def serve_user(comfy: ComfyClient, base: Workflow, user: str, rate: float)
     message = Message(user, rate)
     workflow = base.copy()
     workflow.randomize_seeds()
-    job = await comfy.submit(workflow, extra_data={"preview_method": "auto"}, timeout=300)
-    await message.edit("queued")
-    async for preview in job.previews(latest_only=True):
-        await message.edit(f"{job.progress.fraction:.0%}", bytes(preview.image))
-    try:
-        result = await job.result()
-    except ComfyError as error:
-        await message.edit(f"sorry: {error}")
-        return False
+    # The job's scope: if editing the message fails (the user deleted it, the bot is stopping),
+    # the job is cancelled on the server instead of running for nobody.
+    async with await comfy.submit(
+        workflow, extra_data={"preview_method": "auto"}, timeout=300
+    ) as job:
+        await message.edit("queued")
+        async for preview in job.previews(latest_only=True):
+            await message.edit(f"{job.progress.fraction:.0%}", bytes(preview.image))
+        try:
+            result = await job.result()
+        except ComfyError as error:
+            await message.edit(f"sorry: {error}")
+            return False
     await message.edit(f"done: {', '.join(file.filename for file in result.files)}")
     return True
 

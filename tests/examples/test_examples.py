@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import sys
 from pathlib import Path
@@ -59,3 +60,43 @@ async def test_web_backend(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert "event: progress" in out
     assert "event: done" in out
+
+
+async def test_web_backend_cancels_the_job_when_the_browser_leaves() -> None:
+    """A real HTTP client opens the stream, reads the first progress, and hangs up mid-job."""
+    import aiohttp
+    from aiohttp import web
+
+    from comfy_async import ComfyClient, Workflow
+    from comfy_async.testing import FakeComfyServer
+
+    example = load("web_backend")
+    async with FakeComfyServer() as fake, ComfyClient(fake.url) as comfy:
+        workflow = Workflow.from_file(EXAMPLES / "workflows" / "probe_api.json")
+        workflow.set("2", steps=40, delay=0.25)  # a 10 s job
+        runner = web.AppRunner(example.make_app(comfy, workflow))
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        try:
+            job_id = None
+            async with aiohttp.ClientSession() as browser:
+                response = await browser.post(f"http://127.0.0.1:{port}/generate")
+                async for line in response.content:
+                    text = line.decode()
+                    if text.startswith("data: {\"job\""):
+                        job_id = text.split('"')[3]
+                    if text.startswith("event: progress"):
+                        break
+                response.close()  # the browser leaves mid-job
+            assert job_id is not None
+            async with asyncio.timeout(10):
+                while True:
+                    detail = await comfy.jobs.get(job_id)
+                    if detail is not None and detail.status in {"cancelled", "failed"}:
+                        break
+                    await asyncio.sleep(0.05)
+            assert detail.status == "cancelled", detail.status
+        finally:
+            await runner.cleanup()

@@ -143,6 +143,27 @@ def test_slow_consumer_is_reported_once(caplog: pytest.LogCaptureFixture) -> Non
     assert len(caplog.records) == 1
 
 
+def test_drops_a_latest_only_reader_asked_for_are_not_warned_about(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    stream = JobStream(StreamLimits(job_previews=1, job_events=2), "job-y")
+    stream.previews(latest_only=True)  # the reader says: skip what I have no time for
+    with caplog.at_level(logging.DEBUG, logger="comfy_async.dispatch"):
+        for n in range(5):
+            stream.put(preview(n))
+            stream.put(progress(n))
+    assert stream.stats.dropped_previews == 4  # still counted
+    assert [r.levelno for r in caplog.records] == [logging.DEBUG]
+
+
+def test_the_package_logger_has_a_null_handler() -> None:
+    import comfy_async
+
+    handlers = logging.getLogger("comfy_async").handlers
+    assert comfy_async.__name__ == "comfy_async"
+    assert any(isinstance(h, logging.NullHandler) for h in handlers)
+
+
 def test_latest_preview_only() -> None:
     stream = JobStream(StreamLimits(job_previews=8))
     for n in range(5):

@@ -290,9 +290,44 @@ async def test_cancelling_the_awaiting_task_cancels_the_job(tasks: TaskSet) -> N
         await job.result()
 
 
-async def test_cancelling_an_iterating_task_leaves_the_job_alone(tasks: TaskSet) -> None:
-    backend = ScriptedBackend(JobSnapshot(status="success"))
+async def test_cancelling_an_iterating_task_cancels_the_job(tasks: TaskSet) -> None:
+    backend = ScriptedBackend(None)
     job = make_job(backend, tasks)
+
+    async def consume() -> list[Event]:
+        return [event async for event in job]
+
+    consumer = asyncio.create_task(consume())
+    await asyncio.sleep(0.01)
+    consumer.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await consumer
+    await asyncio.sleep(0.05)
+    assert backend.cancels == [False]  # it was pending: deleted from the queue
+    with pytest.raises(JobCancelled):
+        await job.result()
+
+
+async def test_cancelling_a_task_iterating_previews_cancels_the_job(tasks: TaskSet) -> None:
+    backend = ScriptedBackend(None)
+    job = make_job(backend, tasks)
+
+    async def consume() -> None:
+        async for _ in job.previews(latest_only=True):
+            pass
+
+    consumer = asyncio.create_task(consume())
+    await asyncio.sleep(0.01)
+    consumer.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await consumer
+    await asyncio.sleep(0.05)
+    assert backend.cancels == [False]
+
+
+async def test_cancelling_an_iterating_task_leaves_a_detached_job_alone(tasks: TaskSet) -> None:
+    backend = ScriptedBackend(JobSnapshot(status="success"))
+    job = make_job(backend, tasks, detach=True)
 
     async def consume() -> list[Event]:
         return [event async for event in job]
@@ -310,6 +345,48 @@ async def test_cancelling_an_iterating_task_leaves_the_job_alone(tasks: TaskSet)
         "ExecutionSuccess",
         "Executing",
     ]
+
+
+async def test_leaving_the_scope_early_cancels_the_job(tasks: TaskSet) -> None:
+    backend = ScriptedBackend(None)
+    job = make_job(backend, tasks)
+    run(job, START)
+    async with job:
+        async for _ in job:
+            break  # the consumer leaves before the outcome
+    # The cancel was awaited by the scope: the server was asked before the block ended.
+    assert backend.cancels == [True]
+
+
+async def test_an_exception_in_the_scope_cancels_the_job_and_propagates(tasks: TaskSet) -> None:
+    backend = ScriptedBackend(None)
+    job = make_job(backend, tasks)
+
+    class BrowserLeft(Exception):
+        pass
+
+    with pytest.raises(BrowserLeft):
+        async with job:
+            raise BrowserLeft
+    await asyncio.sleep(0.05)
+    assert backend.cancels == [False]
+    with pytest.raises(JobCancelled):
+        await job.result()
+
+
+async def test_the_scope_leaves_a_finished_or_detached_job_alone(tasks: TaskSet) -> None:
+    backend = ScriptedBackend(JobSnapshot(status="success"))
+    job = make_job(backend, tasks)
+    async with job:
+        run(job, START, SUCCESS, FINISHED)
+        await job.result()
+    detached = make_job(ScriptedBackend(None), tasks)
+    detached.detach()
+    async with detached:
+        pass
+    await asyncio.sleep(0.05)
+    assert backend.cancels == []
+    assert not detached.done()
 
 
 async def test_cancel_is_idempotent_and_settles_a_deleted_pending_job(tasks: TaskSet) -> None:
