@@ -18,14 +18,12 @@ import contextlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, cast
 
-import anyio
-
 from comfy_async._batch import BatchOutcome, run_batch
 from comfy_async._json import dumps
-from comfy_async._rest.disk import destination
 from comfy_async.cli.failures import ExitCode, describe, exit_code_for
 from comfy_async.cli.previews import write_preview
 from comfy_async.cli.progress import JobLine, open_view
+from comfy_async.cli.saving import kept_message, split_existing
 from comfy_async.errors import (
     ComfyError,
     ExecutionError,
@@ -229,15 +227,9 @@ class _Run:
         """
         folder = self.plan.output_dir
         assert folder is not None
-        fresh = []
-        for file in result.files:
-            if file.type != "output":
-                continue
-            target = destination(folder, file.filename, file.subfolder)
-            if not self.plan.overwrite and await anyio.Path(target).exists():
-                report.kept.append(target)
-            else:
-                fresh.append(file)
+        outputs = [file for file in result.files if file.type == "output"]
+        fresh, kept = await split_existing(outputs, folder, overwrite=self.plan.overwrite)
+        report.kept.extend(kept)
         report.files = await self.client.files.save(fresh, folder, overwrite=self.plan.overwrite)
 
     def announce(self, report: RunReport, out: Output) -> None:
@@ -249,7 +241,7 @@ class _Run:
             for line in describe(report.error, verbose=out.verbose > 0, secrets=out.secrets):
                 self.view.message(line)
         for path in report.kept:
-            self.view.message(f"kept {path}: a file of that name exists (--overwrite replaces it)")
+            self.view.message(kept_message(path))
         if out.json:
             self.view.result(dumps(report.to_json()).decode())
             return

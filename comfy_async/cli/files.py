@@ -8,10 +8,14 @@ library streams each file to a temporary name and renames it into place.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from comfy_async.cli.failures import ExitCode
+from comfy_async.cli.ids import resolve_prompt_ids
 from comfy_async.cli.registry import add_command
+from comfy_async.cli.saving import kept_message, split_existing
+from comfy_async.models.files import output_files
 
 if TYPE_CHECKING:
     import argparse
@@ -52,21 +56,27 @@ async def download_command(ctx: Context) -> ExitCode:
     """``comfy-async download ID``: save the output files of a finished prompt."""
     args, out = ctx.args, ctx.out
     client = ctx.client()
+    (args.prompt_id,) = await resolve_prompt_ids(client, [args.prompt_id])
     record = await client.history.get(args.prompt_id)
     if record is None:
         out.stderr.write(f"error: no finished prompt {args.prompt_id} (see: comfy-async history)\n")
         return ExitCode.FAILED
     types = ("output", "temp") if args.temp else ("output",)
-    paths = await client.files.save(
-        record.outputs, args.output, types=types, overwrite=args.overwrite
-    )
+    folder = Path(args.output)
+    wanted = [file for file in output_files(record.outputs) if file.type in types]
+    fresh, kept = await split_existing(wanted, folder, overwrite=args.overwrite)
+    paths = await client.files.save(fresh, folder, types=types, overwrite=args.overwrite)
     if out.json:
-        out.json_line({"prompt_id": args.prompt_id, "files": paths})
-    elif not paths:
+        out.json_line(
+            {"prompt_id": args.prompt_id, "files": paths, "kept": [str(path) for path in kept]}
+        )
+        return ExitCode.OK
+    for path in kept:
+        out.stderr.write(kept_message(path) + "\n")
+    if not paths and not kept:
         out.note("the prompt produced no files to save")
-    else:
-        for path in paths:
-            out.line(str(path))
+    for path in paths:
+        out.line(str(path))
     return ExitCode.OK
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from comfy_async.cli.failures import ExitCode
+from comfy_async.cli.ids import resolve_prompt_ids
 from comfy_async.cli.queue_commands import format_time
 from comfy_async.cli.registry import add_command
 from comfy_async.models.jobs import JobStatus
@@ -99,7 +100,9 @@ async def jobs_command(ctx: Context) -> ExitCode:
 async def jobs_show_command(ctx: Context) -> ExitCode:
     """``comfy-async jobs show ID``: one job, its outputs and its error."""
     args, out = ctx.args, ctx.out
-    job = await ctx.client().jobs.get(args.job_id)
+    client = ctx.client()
+    (args.job_id,) = await resolve_prompt_ids(client, [args.job_id])
+    job = await client.jobs.get(args.job_id)
     if job is None:
         out.stderr.write(f"error: no job {args.job_id} on the server\n")
         return ExitCode.FAILED
@@ -130,7 +133,8 @@ async def jobs_cancel_command(ctx: Context) -> ExitCode:
     """``comfy-async jobs cancel ID…``: cancel these jobs, running or pending."""
     args, out = ctx.args, ctx.out
     client = ctx.client()
-    done = {job_id: await client.jobs.cancel(job_id) for job_id in args.job_ids}
+    job_ids = await resolve_prompt_ids(client, args.job_ids)
+    done = {job_id: await client.jobs.cancel(job_id) for job_id in job_ids}
     cancelled = [job_id for job_id, ok in done.items() if ok]
     missed = [job_id for job_id, ok in done.items() if not ok]
     if out.json:
@@ -172,7 +176,8 @@ async def history_command(ctx: Context) -> ExitCode:
             out.line("cleared the history")
         return ExitCode.OK
     entries = await client.history.list(max_items=args.limit)
-    ordered = sorted(entries.items(), key=lambda item: _times(item[1])[1] or 0)
+    # Newest first, as `jobs` lists them.
+    ordered = sorted(entries.items(), key=lambda item: _times(item[1])[1] or 0, reverse=True)
     if out.json:
         out.json_line(
             {
@@ -217,7 +222,9 @@ def _record_json(record: HistoryRecord) -> dict[str, object]:
 async def history_show_command(ctx: Context) -> ExitCode:
     """``comfy-async history show ID``: one finished prompt, its outputs and error."""
     args, out = ctx.args, ctx.out
-    record = await ctx.client().history.get(args.prompt_id)
+    client = ctx.client()
+    (args.prompt_id,) = await resolve_prompt_ids(client, [args.prompt_id])
+    record = await client.history.get(args.prompt_id)
     if record is None:
         out.stderr.write(f"error: no history entry for {args.prompt_id} (not finished?)\n")
         return ExitCode.FAILED
@@ -275,7 +282,7 @@ def register(subparsers: SubParsers, parents: list[argparse.ArgumentParser]) -> 
         parents,
         summary="list finished prompts, show one, or clear the history",
         handler=history_command,
-        description="List the newest finished prompts (oldest first, newest last).",
+        description="List the newest finished prompts, newest first (as jobs lists them).",
         examples=_HISTORY_EXAMPLES,
     )
     history.add_argument("--limit", type=int, default=20, metavar="N", help="the newest N")

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Final
 import msgspec
 
 from comfy_async.cli.failures import ExitCode, describe, exit_code_for
+from comfy_async.cli.ids import resolve_prompt_ids
 from comfy_async.cli.previews import write_preview
 from comfy_async.cli.registry import add_command
 from comfy_async.cli.session import CLI_OPTIONS
@@ -175,6 +176,7 @@ async def watch_command(ctx: Context) -> ExitCode:
             await _print_all(tap, printer, args.timeout)
         return ExitCode.OK
     await client.connect()
+    (args.prompt,) = await resolve_prompt_ids(client, [args.prompt])
     job = await client.attach(args.prompt)
     out.note(f"watching prompt {args.prompt} on {client.base_url}")
     await _print_all(job, printer, args.timeout)
@@ -196,16 +198,22 @@ def register(subparsers: SubParsers, parents: list[argparse.ArgumentParser]) -> 
         subparsers,
         "watch",
         parents,
-        summary="print the server's events live, one line each",
+        summary="print the events this client receives (or follow one prompt), one line each",
         handler=watch_command,
         description=(
-            "Print the events this client receives, one line each, until Ctrl-C; "
-            "or follow one prompt to its outcome with --prompt."
+            "Print the events this client receives, one line each, until Ctrl-C. A local "
+            "ComfyUI sends a prompt's progress, previews and outputs only to the client that "
+            "submitted it, so from here you see queue status lines and broadcasts, not other "
+            "clients' jobs (Comfy Cloud broadcasts every job of the account to each of its "
+            "sockets). To follow a prompt someone else submitted, use --prompt ID: it is "
+            "followed to its outcome, learnt over HTTP."
         ),
         examples=_EXAMPLES,
     )
     parser.add_argument("--previews", metavar="DIR", help="save every preview frame in DIR")
-    parser.add_argument("--prompt", metavar="ID", help="follow this prompt until it ends")
+    parser.add_argument(
+        "--prompt", metavar="ID", help="follow this prompt (id or unique prefix) until it ends"
+    )
     parser.add_argument(
         "--timeout", type=float, metavar="S", help="stop after S seconds (exit code 0)"
     )

@@ -54,7 +54,7 @@ async def test_queue_delete_and_clear_touch_only_pending(cli, comfy_server, busy
     running, first, _second = busy
     deleted = await cli("queue", "--delete", first, "--json")
     assert deleted.code == ExitCode.OK
-    assert deleted.json() == {"cleared": False, "deleted": [first]}
+    assert deleted.json() == {"deleted": [first], "not_found": [], "running": [], "not_deleted": []}
     assert comfy_server.queue_remaining == 2
     cleared = await cli("queue", "--clear")
     assert cleared.out == "cleared the pending queue\n"
@@ -62,6 +62,55 @@ async def test_queue_delete_and_clear_touch_only_pending(cli, comfy_server, busy
     await cli("interrupt", running)
     await wait_for(lambda: comfy_server.queue_remaining == 0)
     assert (await cli("queue")).out == "the queue is empty\n"
+
+
+async def test_queue_delete_reports_only_what_the_queue_lost(cli, comfy_server, busy) -> None:
+    running, first, second = busy
+    # Ids that name nothing are not "deleted": exit 1, each named on stderr, the queue untouched.
+    nothing = await cli("queue", "--delete", "zzzz", "12345678")
+    assert nothing.code == ExitCode.FAILED
+    assert nothing.out == ""
+    assert "zzzz: no pending prompt has this id" in nothing.err
+    assert "12345678: no pending prompt has this id" in nothing.err
+    assert comfy_server.queue_remaining == 3
+    # The 8-character id the command line prints is accepted, and the prompt really goes.
+    short = await cli("queue", "--delete", first[:8])
+    assert short.code == ExitCode.OK
+    assert short.out == f"deleted 1 pending prompt(s): {first}\n"
+    assert comfy_server.queue_remaining == 2
+    # A running prompt is not deleted, and saying so is not success.
+    mixed = await cli("queue", "--delete", second[:8], running[:8], "--json")
+    assert mixed.code == ExitCode.FAILED
+    assert mixed.json() == {
+        "deleted": [second],
+        "not_found": [],
+        "running": [running],
+        "not_deleted": [],
+    }
+
+
+async def test_any_unique_prefix_names_a_prompt(cli, comfy_server, busy) -> None:
+    _running, first, _second = busy
+    shown = await cli("jobs", "show", first[:8], "--json")
+    assert shown.code == ExitCode.OK
+    assert shown.json()["id"] == first
+    cancelled = await cli("jobs", "cancel", first[:6], "--json")
+    assert cancelled.json() == {"cancelled": [first], "not_cancelled": []}
+    unknown = await cli("jobs", "show", "ffff0000")
+    assert unknown.code == ExitCode.FAILED
+    assert unknown.err == "error: no job ffff0000 on the server\n"
+
+
+async def test_an_ambiguous_prefix_is_refused_with_the_candidates(comfy_server) -> None:
+    from comfy_async.cli.failures import UsageError
+    from comfy_async.cli.ids import match_prefix
+
+    known = ["abc10000-0000-4000-8000-000000000000", "abc20000-0000-4000-8000-000000000000"]
+    assert match_prefix("abc1", known) == known[0]
+    assert match_prefix("ABC2", known) == known[1]
+    assert match_prefix("abd", known) is None
+    with pytest.raises(UsageError, match="'abc' is ambiguous: it begins 2 prompt ids"):
+        match_prefix("abc", known)
 
 
 async def test_queue_options_exclude_each_other(cli) -> None:
@@ -120,10 +169,11 @@ async def test_history_list_show_and_clear(cli, comfy_server, tmp_path: Path) ->
     await wait_for(lambda: comfy_server.queue_remaining == 0)
     listed = await cli("history")
     rows = [line.split() for line in listed.out.splitlines()[1:]]
-    assert [(row[0], row[1]) for row in rows] == [(done, "success"), (broken, "error")]
+    # Newest first, the order `jobs` uses.
+    assert [(row[0], row[1]) for row in rows] == [(broken, "error"), (done, "success")]
     data = (await cli("history", "--json")).json()
-    assert [entry["status"] for entry in data["history"]] == ["success", "error"]
-    assert data["history"][1]["error"]["node_id"] == "2"
+    assert [entry["status"] for entry in data["history"]] == ["error", "success"]
+    assert data["history"][0]["error"]["node_id"] == "2"
     shown = await cli("history", "show", done)
     assert "out_00001_.png  (output, node 3, images)" in shown.out
     cleared = await cli("history", "--clear", "--json")
@@ -140,11 +190,14 @@ async def test_download_saves_the_outputs_of_a_prompt(cli, comfy_server, tmp_pat
     assert result.code == ExitCode.OK
     assert result.out == f"{tmp_path / 'out_00001_.png'}\n"
     assert (tmp_path / "out_00001_.png").read_bytes().startswith(b"\x89PNG")
-    exists = await cli("download", prompt_id, "-o", tmp_path)
-    assert exists.code == ExitCode.FAILED
-    assert "exists" in exists.err
+    # The same rule and words as `run`: the file is kept, the message names --overwrite.
+    again = await cli("download", prompt_id[:8], "-o", tmp_path)
+    assert again.code == ExitCode.OK
+    target = tmp_path / "out_00001_.png"
+    assert again.err == f"kept {target}: a file of that name exists (--overwrite replaces it)\n"
+    assert "unsafe" not in again.err
     replaced = await cli("download", prompt_id, "-o", tmp_path, "--overwrite", "--json")
-    assert replaced.json() == {"prompt_id": prompt_id, "files": [str(tmp_path / "out_00001_.png")]}
+    assert replaced.json() == {"prompt_id": prompt_id, "files": [str(target)], "kept": []}
     missing = await cli("download", "00000000-0000-4000-8000-000000000000")
     assert missing.code == ExitCode.FAILED
     assert "no finished prompt" in missing.err

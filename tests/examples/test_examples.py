@@ -85,7 +85,7 @@ async def test_web_backend_cancels_the_job_when_the_browser_leaves() -> None:
                 response = await browser.post(f"http://127.0.0.1:{port}/generate")
                 async for line in response.content:
                     text = line.decode()
-                    if text.startswith("data: {\"job\""):
+                    if text.startswith('data: {"job"'):
                         job_id = text.split('"')[3]
                     if text.startswith("event: progress"):
                         break
