@@ -49,6 +49,21 @@ logger = logging.getLogger("comfy_async.session")
 
 # Individual lookups in flight at once during one reconciliation round.
 _LOOKUPS_AT_ONCE = 16
+
+
+def step_weights(prompt: Mapping[str, object]) -> dict[str, float]:
+    """Each node's weight in a job's progress: its ``steps`` input if it has one, else 1."""
+    weights: dict[str, float] = {}
+    for node_id, node in prompt.items():
+        inputs = node.get("inputs") if isinstance(node, dict) else None
+        steps = inputs.get("steps") if isinstance(inputs, dict) else None
+        if isinstance(steps, int) and not isinstance(steps, bool) and steps > 1:
+            weights[node_id] = float(steps)
+        else:
+            weights[node_id] = 1.0
+    return weights
+
+
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
@@ -139,7 +154,14 @@ class LiveSession:
 
     # ------------------------------------------------------------------ jobs
 
-    def _new_job(self, prompt_id: str, *, node_count: int | None, detach: bool) -> Job:
+    def _new_job(
+        self,
+        prompt_id: str,
+        *,
+        node_count: int | None,
+        detach: bool,
+        node_weights: Mapping[str, float] | None = None,
+    ) -> Job:
         if self._closed:
             raise ClientClosedError("the session is closed")
         if prompt_id in self._jobs:
@@ -151,6 +173,7 @@ class LiveSession:
             limits=self._options.limits,
             on_settled=self._settled,
             node_count=node_count,
+            node_weights=node_weights,
             detach=detach,
             clock=self._clock,
         )
@@ -194,7 +217,9 @@ class LiveSession:
             raise ConfigurationError(
                 f"prompt_id {prompt_id!r} is not a canonical lowercase uuid (the server refuses it)"
             )
-        job = self._new_job(prompt_id, node_count=len(prompt), detach=detach)
+        job = self._new_job(
+            prompt_id, node_count=len(prompt), node_weights=step_weights(prompt), detach=detach
+        )
         try:
             await self.connection.ensure_open()
             self._ensure_reconciler()

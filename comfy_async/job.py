@@ -60,6 +60,7 @@ if TYPE_CHECKING:
 
     from comfy_async._tasks import TaskSet
     from comfy_async.config import StreamLimits
+    from comfy_async.events import NodeProgress
     from comfy_async.models.history import ExecutionErrorInfo
     from comfy_async.models.prompts import NodeError
 
@@ -228,8 +229,10 @@ class Job:
         "_finish_grace",
         "_finish_marker",
         "_finish_waiter",
+        "_fraction_seen",
         "_node",
         "_node_count",
+        "_node_weights",
         "_on_settled",
         "_outcome",
         "_outputs",
@@ -258,6 +261,7 @@ class Job:
         limits: StreamLimits,
         on_settled: Callable[[Job], None] | None = None,
         node_count: int | None = None,
+        node_weights: Mapping[str, float] | None = None,
         detach: bool = False,
         finish_grace: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
@@ -290,6 +294,8 @@ class Job:
         self._progress: Progress | None = None
         self._node: str | None = None
         self._node_count = node_count
+        self._node_weights = node_weights
+        self._fraction_seen = 0.0
         self._cancel_requested = False
         self._cancel_task: asyncio.Task[bool] | None = None
         self._settling: asyncio.Task[None] | None = None
@@ -320,10 +326,18 @@ class Job:
 
     @property
     def progress(self) -> JobProgress:
-        """Progress of the whole job, from the latest ``progress_state`` and ``progress``."""
+        """Progress of the whole job, step-weighted, from the latest progress events.
+
+        Each node to run weighs one unit, and a node with steps weighs its step count (its
+        ``steps`` input when the job was submitted, replaced by the step count it reports once it
+        runs): step 10 of 20 of the one sampler of a seven-node graph reads ~54 %, not 25 %.
+        Cached nodes weigh nothing. The fraction never goes down; it reaches 1.0 on success
+        only, and stays where it was when the job fails or is cancelled.
+        """
         nodes = self._progress_state.nodes if self._progress_state is not None else {}
         node = self._node
         done = 0
+        done_weight = 0.0
         value = maximum = 0.0
         running = False
         for node_id, entry in nodes.items():
@@ -331,6 +345,7 @@ class Job:
                 node = node_id if node is None else node
             else:
                 done += 1
+                done_weight += self._weight(node_id, entry.max)
             if node_id == node:
                 value, maximum, running = entry.value, entry.max, entry.state == "running"
         latest = self._progress
@@ -342,13 +357,51 @@ class Job:
         total = self._node_count - len(self._cached) if self._node_count is not None else None
         if total is not None:
             total = max(total, len(nodes), 1)
-        if self._state is JobState.DONE or self._terminal is not None:
+        if self._succeeded():
             fraction = 1.0
-        elif total:
-            fraction = min((done + fraction_of_node) / total, 1.0)
         else:
-            fraction = 0.0
+            whole = self._total_weight(nodes, node, maximum if running else 0.0)
+            partial = fraction_of_node * self._weight(node, maximum) if node is not None else 0.0
+            fraction = min((done_weight + partial) / whole, 1.0) if whole else 0.0
+            # Never backwards: a late or coalesced event must not move the bar back.
+            fraction = max(fraction, self._fraction_seen)
+        self._fraction_seen = fraction
         return JobProgress(fraction, node, value, maximum, done, total)
+
+    def _weight(self, node_id: str | None, steps: float) -> float:
+        """A node's weight: the step count it reports, else its ``steps`` input, else 1."""
+        if steps > 1:
+            return steps
+        if node_id is not None and self._node_weights is not None:
+            return self._node_weights.get(node_id, 1.0)
+        return 1.0
+
+    def _total_weight(
+        self, nodes: Mapping[str, NodeProgress], current: str | None, steps: float
+    ) -> float:
+        """The weight of every node that runs: known from the prompt, else from what was seen."""
+        reported = {node_id: entry.max for node_id, entry in nodes.items()}
+        if current is not None:
+            reported[current] = max(steps, reported.get(current, 0.0))
+        if self._node_weights is None:
+            if self._node_count is None:
+                return 0.0  # attached to a prompt of unknown size
+            count = max(self._node_count - len(self._cached), len(reported), 1)
+            return count + sum(seen - 1 for seen in reported.values() if seen > 1)
+        cached = set(self._cached)
+        total = 0.0
+        for node_id, weight in self._node_weights.items():
+            if node_id not in cached:
+                seen = reported.pop(node_id, 0.0)
+                total += seen if seen > 1 else weight
+        # Nodes the server ran that the prompt did not name (expanded subgraphs, for example).
+        total += sum(self._weight(node_id, seen) for node_id, seen in reported.items())
+        return total
+
+    def _succeeded(self) -> bool:
+        if isinstance(self._terminal, ExecutionSuccess):
+            return True
+        return self._outcome.done() and isinstance(self._outcome.result(), JobResult)
 
     # ------------------------------------------------------------------ intake
 

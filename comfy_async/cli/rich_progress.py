@@ -22,6 +22,7 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
+from rich.table import Column
 
 if TYPE_CHECKING:
     from typing import TextIO
@@ -45,13 +46,21 @@ class RichProgress:
         self._console = Console(file=stream, no_color=not color, highlight=False, soft_wrap=True)
         self._stdout = stdout
         self._stdout_shared = _is_terminal(stdout) and self._console.is_terminal
+        # On a narrow terminal the detail gives way first (cut with an ellipsis): the title, the
+        # bar, the percentage and the timer keep their width, so a line fits 80 columns.
+        fixed = Column(no_wrap=True)
         self._progress = Progress(
-            SpinnerColumn(finished_text=" "),
-            TextColumn("{task.description}", markup=False),
-            BarColumn(bar_width=24),
-            TaskProgressColumn(),
-            TextColumn("{task.fields[detail]}", markup=False),
-            TimeElapsedColumn(),
+            SpinnerColumn(finished_text=" ", table_column=fixed),
+            TextColumn("{task.description}", markup=False, table_column=fixed),
+            BarColumn(bar_width=24, table_column=Column(no_wrap=True, width=24)),
+            TaskProgressColumn(table_column=fixed),
+            TextColumn(
+                "{task.fields[detail]}",
+                markup=False,
+                table_column=Column(no_wrap=True, overflow="ellipsis", ratio=1, min_width=8),
+            ),
+            TimeElapsedColumn(table_column=fixed),
+            expand=True,
             console=self._console,
             redirect_stdout=False,
             redirect_stderr=False,

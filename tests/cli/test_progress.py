@@ -35,3 +35,36 @@ def test_job_line_detail() -> None:
         "KSampler · step 3/20 · 1 preview"
     )
     assert JobLine(1.0, running=True).detail == "finishing"
+
+
+def render_rich(monkeypatch, columns: int, line: JobLine, finish: str | None = None) -> str:  # type: ignore[no-untyped-def]
+    from comfy_async.cli.rich_progress import RichProgress
+
+    monkeypatch.setenv("COLUMNS", str(columns))
+    stream = io.StringIO()
+    view = RichProgress(stream, io.StringIO(), color=False)
+    view.add("k", "job 67662c13")
+    view.update("k", line)
+    if finish is not None:
+        view.finish("k", ok=False, message=finish)
+    view.close()
+    return stream.getvalue().rstrip("\n").splitlines()[-1]
+
+
+LONG = JobLine(0.16, "Probe: sleep with progress, a node with a long title", 19, 20, 19, True)
+
+
+def test_a_line_fits_80_columns_and_the_detail_gives_way_first(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    text = render_rich(monkeypatch, 80, LONG)
+    assert len(text) <= 80
+    assert "job 67662c13" in text  # the title is whole
+    assert "━━━╸" + " " * 20 in text  # the bar keeps its 24 cells (16 % drawn)
+    assert "16%" in text
+    assert text.endswith("0:00:00")  # the timer is not cut
+    assert "…" in text  # the detail was shortened instead
+
+
+def test_a_cancelled_bar_stays_where_it_stopped(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    text = render_rich(monkeypatch, 100, LONG, finish="cancelled")
+    assert "16% cancelled" in text
+    assert "100%" not in text

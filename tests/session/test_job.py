@@ -435,9 +435,67 @@ async def test_progress_is_node_and_step_weighted(tasks: TaskSet) -> None:
     progress = job.progress
     assert progress.node == "3"
     assert progress.nodes_done == 1
-    assert progress.fraction == pytest.approx((1 + 0.25) / 4)
+    # 4 nodes to run, node 3 weighs its 20 steps: (1 done + 5 of 20 steps) / (3 + 20)
+    assert progress.fraction == pytest.approx((1 + 5) / (3 + 20))
     run(job, SUCCESS)
     assert job.progress.fraction == 1.0
+
+
+SD15 = {
+    "4": {"class_type": "CheckpointLoaderSimple", "inputs": {}},
+    "6": {"class_type": "CLIPTextEncode", "inputs": {}},
+    "7": {"class_type": "CLIPTextEncode", "inputs": {}},
+    "5": {"class_type": "EmptyLatentImage", "inputs": {}},
+    "3": {"class_type": "KSampler", "inputs": {"steps": 20, "seed": 1}},
+    "8": {"class_type": "VAEDecode", "inputs": {}},
+    "9": {"class_type": "SaveImage", "inputs": {}},
+}
+
+
+def sd15_job(backend: ScriptedBackend, tasks: TaskSet) -> Job:
+    from comfy_async._session import step_weights
+
+    return make_job(backend, tasks, node_count=7, node_weights=step_weights(SD15))
+
+
+def at_step(step: int) -> list[Event]:
+    done = NodeProgress(value=1, max=1, state="finished")
+    nodes = dict.fromkeys(("4", "6", "7", "5"), done)
+    nodes["3"] = NodeProgress(value=step, max=20, state="running")
+    return [
+        ProgressState(prompt_id=P, nodes=nodes),
+        Progress(value=step, max=20, node="3", prompt_id=P),
+    ]
+
+
+async def test_half_the_steps_of_the_one_sampler_is_about_half_the_job(tasks: TaskSet) -> None:
+    job = sd15_job(ScriptedBackend(), tasks)
+    run(job, START)
+    before_sampler = job.progress.fraction
+    run(job, *at_step(10))
+    # Node-weighted this read (4 + 0.5) / 7 = 64 % and then jumped; step-weighted it is 14/26.
+    assert job.progress.fraction == pytest.approx((4 + 10) / 26)
+    run(job, *at_step(20))
+    assert before_sampler <= (4 + 10) / 26 < job.progress.fraction < 1.0
+
+
+async def test_progress_never_goes_back(tasks: TaskSet) -> None:
+    job = sd15_job(ScriptedBackend(), tasks)
+    run(job, START, *at_step(12))
+    high = job.progress.fraction
+    run(job, Progress(value=3, max=20, node="3", prompt_id=P))  # a late, older event
+    assert job.progress.fraction == high
+
+
+async def test_a_cancelled_job_keeps_its_progress_where_it_stopped(tasks: TaskSet) -> None:
+    job = sd15_job(ScriptedBackend(None), tasks)
+    run(job, START, *at_step(2))
+    stopped = job.progress.fraction
+    assert 0 < stopped < 0.5
+    run(job, ExecutionInterrupted(prompt_id=P, node_id="3", node_type="KSampler", executed=[]))
+    with pytest.raises(JobInterrupted):
+        await job.result()
+    assert job.progress.fraction == stopped
 
 
 async def test_previews_latest_only(tasks: TaskSet) -> None:
