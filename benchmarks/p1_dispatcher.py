@@ -11,7 +11,7 @@ medians over alternating rounds:
 * **minimal hand-off** (a floor, for context): receive, decode, append the event to its job's
   deque by ``prompt_id`` and wake that job's task — the least any design that hands each event
   to its job's own task must do (no attribution, no overflow policy, no job state);
-* **full path**: the library's real :class:`~comfy_async._connection.Connection` (reader →
+* **full path**: the library's real :class:`~comfy_async._live.connection.Connection` (reader →
   ``ProtocolState`` → ``Dispatcher.dispatch``) feeding 1,000 :class:`~comfy_async.job.Job`\\ s
   registered through ``LiveSession.submit``, each read by its own consumer task
   (``async for event in job``) until the job has settled. Only HTTP is stubbed out (an in-memory
@@ -41,8 +41,8 @@ from yarl import URL
 
 from benchmarks._common import Report, ServerProcess, main_of, median
 from benchmarks._servers import prompt_id_of
-from comfy_async._connection import Connection
-from comfy_async._session import LiveSession
+from comfy_async._live.connection import Connection
+from comfy_async._live.session import LiveSession
 from comfy_async.config import ClientOptions
 from comfy_async.job import JobSnapshot
 from comfy_async.models.prompts import PromptResponse
@@ -53,8 +53,8 @@ if TYPE_CHECKING:
     import argparse
     from collections.abc import Awaitable, Callable, Mapping, Sequence
 
-    from comfy_async._connection import ReconnectInfo
-    from comfy_async._session import SubmitOptions
+    from comfy_async._live.connection import ReconnectInfo
+    from comfy_async._live.session import SubmitOptions
     from comfy_async.events import Event
     from comfy_async.job import Job
     from comfy_async.models.files import OutputFile

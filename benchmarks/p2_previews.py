@@ -35,7 +35,7 @@ if __package__ in (None, ""):
 import aiohttp
 import orjson
 
-import comfy_async._connection
+import comfy_async._live.connection
 from benchmarks._common import Report, ServerProcess, main_of, median
 from benchmarks._servers import PREVIEW_SIZE, prompt_id_of
 from benchmarks.p1_dispatcher import (
@@ -146,13 +146,13 @@ async def full_round(
 async def zero_copy_check(http: aiohttp.ClientSession, server: str, jobs: int) -> dict[str, Any]:
     """Every preview's ``image.obj`` is its frame object; library bytes per retained preview."""
     scenario = {"scenario": "previews", "jobs": jobs, "previews": 4}
-    original = comfy_async._connection.ProtocolState
-    comfy_async._connection.ProtocolState = _Recording  # type: ignore[misc]
+    original = comfy_async._live.connection.ProtocolState
+    comfy_async._live.connection.ProtocolState = _Recording  # type: ignore[misc]
     _Recording.frames = {}
     try:
         _, _, _, kept = await full_round(http, server, 9_000, scenario, keep=True)
     finally:
-        comfy_async._connection.ProtocolState = original  # type: ignore[misc]
+        comfy_async._live.connection.ProtocolState = original  # type: ignore[misc]
     same = sum(1 for p in kept if _Recording.frames.get(id(p.image.obj)) is p.image.obj)
     payload_ok = all(p.image.nbytes == PREVIEW_SIZE for p in kept)
     _Recording.frames = {}

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import comfy_async._connection
+import comfy_async._live.connection
 from benchmarks._common import Report, ServerProcess, main_of, percentile
 from comfy_async import ComfyClient
 from comfy_async.protocol.state import ProtocolState
@@ -102,7 +102,7 @@ async def submit_all(comfy: ComfyClient, graphs: list[dict[str, Any]], at_once: 
 async def measure(server: ServerProcess, jobs_count: int, window: float) -> dict[str, Any]:
     graphs = [graph(index) for index in range(jobs_count)]
     server.ask("hold")
-    comfy_async._connection.ProtocolState = _Stamping  # type: ignore[misc]
+    comfy_async._live.connection.ProtocolState = _Stamping  # type: ignore[misc]
     try:
         async with ComfyClient(server.url) as comfy:
             warm = await comfy.submit(graph(jobs_count + 1))  # opens the socket and the pool
@@ -156,7 +156,7 @@ async def measure(server: ServerProcess, jobs_count: int, window: float) -> dict
                 task.cancel()
             await asyncio.gather(*consumers, return_exceptions=True)
     finally:
-        comfy_async._connection.ProtocolState = ProtocolState  # type: ignore[misc]
+        comfy_async._live.connection.ProtocolState = ProtocolState  # type: ignore[misc]
         STAMPS.clear()
     return {
         "jobs": jobs_count,

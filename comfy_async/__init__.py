@@ -22,18 +22,46 @@ from comfy_async.config import (
     Timeouts,
 )
 from comfy_async.errors import (
+    AmbiguousNodeError,
     AuthenticationError,
+    BadRequestError,
+    ClientClosedError,
     ComfyError,
+    ConfigurationError,
+    ConflictError,
+    ConnectError,
+    ConnectionLostError,
+    DecodeError,
+    DownloadTooLargeError,
     ExecutionError,
+    FrameError,
     HTTPStatusError,
     JobCancelled,
     JobError,
     JobInterrupted,
     JobLost,
     JobTimeout,
+    MessageError,
+    NotFoundError,
+    PayloadTooLargeError,
+    PaymentRequiredError,
+    PermissionDeniedError,
     PromptValidationError,
     ProtocolError,
+    RateLimitedError,
+    RequestTimeoutError,
+    ServerError,
+    ServiceUnavailableError,
     TransportError,
+    UnknownInputError,
+    UnknownNodeError,
+    UnsafeError,
+    UnsafePathError,
+    UnsafeRedirectError,
+    UnsupportedOperationError,
+    UnsupportedWorkflowError,
+    WorkflowError,
+    WorkflowFormatError,
 )
 
 # A library configures no logging: records go nowhere unless the application sets handlers up
@@ -41,9 +69,9 @@ from comfy_async.errors import (
 logging.getLogger("comfy_async").addHandler(logging.NullHandler())
 
 if TYPE_CHECKING:
-    from comfy_async._batch import BatchOutcome
-    from comfy_async._connection import ConnectionState, ReconnectInfo
-    from comfy_async._rest.prompts import new_prompt_id
+    from comfy_async._live.batch import BatchOutcome
+    from comfy_async._live.connection import ConnectionState, ReconnectInfo
+    from comfy_async._transport.rest.prompts import new_prompt_id
     from comfy_async.catalogue import Catalogue
     from comfy_async.client import ComfyClient
     from comfy_async.job import Job, JobProgress, JobResult
@@ -51,15 +79,25 @@ if TYPE_CHECKING:
 
 __all__ = [
     "USE_CLIENT_DEFAULT",
+    "AmbiguousNodeError",
     "AuthenticationError",
     "Backoff",
+    "BadRequestError",
     "BatchOutcome",
     "Catalogue",
+    "ClientClosedError",
     "ClientOptions",
     "ComfyClient",
     "ComfyError",
+    "ConfigurationError",
+    "ConflictError",
+    "ConnectError",
+    "ConnectionLostError",
     "ConnectionState",
+    "DecodeError",
+    "DownloadTooLargeError",
     "ExecutionError",
+    "FrameError",
     "HTTPStatusError",
     "HeartbeatPolicy",
     "Job",
@@ -70,17 +108,35 @@ __all__ = [
     "JobProgress",
     "JobResult",
     "JobTimeout",
+    "MessageError",
+    "NotFoundError",
+    "PayloadTooLargeError",
+    "PaymentRequiredError",
+    "PermissionDeniedError",
     "Problem",
     "PromptValidationError",
     "ProtocolError",
+    "RateLimitedError",
     "ReconcilePolicy",
     "ReconnectInfo",
     "ReconnectPolicy",
+    "RequestTimeoutError",
     "RetryPolicy",
+    "ServerError",
+    "ServiceUnavailableError",
     "StreamLimits",
     "Timeouts",
     "TransportError",
+    "UnknownInputError",
+    "UnknownNodeError",
+    "UnsafeError",
+    "UnsafePathError",
+    "UnsafeRedirectError",
+    "UnsupportedOperationError",
+    "UnsupportedWorkflowError",
     "Workflow",
+    "WorkflowError",
+    "WorkflowFormatError",
     "new_prompt_id",
 ]
 
@@ -90,17 +146,17 @@ __version__ = "0.1.0"
 # so that the sans-I/O core (``comfy_async.protocol``, events, models) stays importable without
 # any network stack and ``import comfy_async`` stays cheap.
 _LAZY = {
-    "BatchOutcome": "comfy_async._batch",
+    "BatchOutcome": "comfy_async._live.batch",
     "Catalogue": "comfy_async.catalogue",
     "Problem": "comfy_async.workflow",
     "Workflow": "comfy_async.workflow",
     "ComfyClient": "comfy_async.client",
-    "ConnectionState": "comfy_async._connection",
+    "ConnectionState": "comfy_async._live.connection",
     "Job": "comfy_async.job",
     "JobProgress": "comfy_async.job",
     "JobResult": "comfy_async.job",
-    "ReconnectInfo": "comfy_async._connection",
-    "new_prompt_id": "comfy_async._rest.prompts",
+    "ReconnectInfo": "comfy_async._live.connection",
+    "new_prompt_id": "comfy_async._transport.rest.prompts",
 }
 
 

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from comfy_async._json import dumps
-from comfy_async._node_schema import (
+from comfy_async._graph.json_values import dumps
+from comfy_async._graph.node_schema import (
     BooleanInput,
     ComboInput,
     FloatInput,

@@ -1,11 +1,12 @@
 """``ComfyClient``: the session object users hold, for a local ComfyUI or for Comfy Cloud.
 
-A session owns one :class:`~comfy_async._http.HttpClient` (base URL, route table, credentials,
-the aiohttp session) and exposes the REST surface as namespaces: ``prompts``, ``queue``,
-``history``, ``jobs``, ``files``, ``system``, ``models``, ``userdata``, ``settings``, ``users``.
+A session owns one :class:`~comfy_async._transport.http.HttpClient` (base URL, route table,
+credentials, the aiohttp session) and exposes the REST surface as namespaces: ``prompts``,
+``queue``, ``history``, ``jobs``, ``files``, ``system``, ``models``, ``userdata``,
+``settings``, ``users``.
 The live side — one WebSocket opened on first need, ``submit()`` returning
 :class:`~comfy_async.job.Job` handles, reconciliation over HTTP — is a
-:class:`~comfy_async._session.LiveSession` built on the same HTTP client and ``client_id``.
+:class:`~comfy_async._live.session.LiveSession` built on the same HTTP client and ``client_id``.
 The session never shows a secret: not in ``repr()``, logs or errors.
 
 This module does no I/O of its own and does not import aiohttp at runtime.
@@ -20,8 +21,8 @@ from typing import TYPE_CHECKING, Final, Generic, Literal, Self, TypeVar, cast, 
 
 from yarl import URL
 
-from comfy_async._http import HttpClient
-from comfy_async._routes import CLOUD, LOCAL
+from comfy_async._transport.http import HttpClient
+from comfy_async._transport.routes import CLOUD, LOCAL
 from comfy_async.errors import ClientClosedError, ConfigurationError
 
 if TYPE_CHECKING:
@@ -31,10 +32,11 @@ if TYPE_CHECKING:
 
     import aiohttp
 
-    from comfy_async._batch import BatchOutcome
-    from comfy_async._connection import Connection, ConnectionState, ReconnectInfo
-    from comfy_async._dispatch import EventTap
-    from comfy_async._rest import (
+    from comfy_async._live.batch import BatchOutcome
+    from comfy_async._live.connection import Connection, ConnectionState, ReconnectInfo
+    from comfy_async._live.dispatch import EventTap
+    from comfy_async._live.session import LiveSession
+    from comfy_async._transport.rest import (
         Files,
         History,
         Jobs,
@@ -46,8 +48,7 @@ if TYPE_CHECKING:
         UserData,
         Users,
     )
-    from comfy_async._routes import RouteTable
-    from comfy_async._session import LiveSession
+    from comfy_async._transport.routes import RouteTable
     from comfy_async.catalogue import Catalogue
     from comfy_async.config import ClientOptions
     from comfy_async.events import Event
@@ -187,19 +188,23 @@ class ComfyClient:
     # ------------------------------------------------------------------ REST namespaces
 
     queue: _Namespace[Queue] = _Namespace(
-        "comfy_async._rest.queue", "Queue", "The server's queue: get, delete, clear, interrupt."
+        "comfy_async._transport.rest.queue",
+        "Queue",
+        "The server's queue: get, delete, clear, interrupt.",
     )
     history: _Namespace[History] = _Namespace(
-        "comfy_async._rest.history", "History", "Finished prompts: list, get, delete, clear."
+        "comfy_async._transport.rest.history",
+        "History",
+        "Finished prompts: list, get, delete, clear.",
     )
     jobs: _Namespace[Jobs] = _Namespace(
-        "comfy_async._rest.jobs",
+        "comfy_async._transport.rest.jobs",
         "Jobs",
         "The jobs API: list, get, cancel (absent on older servers).",
         lambda client, cls: cls(client._http, available=client._jobs_api),
     )
     prompts: _Namespace[Prompts] = _Namespace(
-        "comfy_async._rest.prompts",
+        "comfy_async._transport.rest.prompts",
         "Prompts",
         "Submitting prompts (with reconciliation of ambiguous failures) and the queue size.",
         lambda client, cls: cls(
@@ -207,24 +212,26 @@ class ComfyClient:
         ),
     )
     files: _Namespace[Files] = _Namespace(
-        "comfy_async._rest.files",
+        "comfy_async._transport.rest.files",
         "Files",
         "Uploads, ``/view`` streams, downloads and saving outputs safely.",
     )
     system: _Namespace[System] = _Namespace(
-        "comfy_async._rest.system", "System", "Stats, features, node schemas and server upkeep."
+        "comfy_async._transport.rest.system",
+        "System",
+        "Stats, features, node schemas and server upkeep.",
     )
     models: _Namespace[Models] = _Namespace(
-        "comfy_async._rest.model_files", "Models", "Model folders, files and previews."
+        "comfy_async._transport.rest.model_files", "Models", "Model folders, files and previews."
     )
     userdata: _Namespace[UserData] = _Namespace(
-        "comfy_async._rest.userdata", "UserData", "The user's data files."
+        "comfy_async._transport.rest.userdata", "UserData", "The user's data files."
     )
     settings: _Namespace[Settings] = _Namespace(
-        "comfy_async._rest.userdata", "Settings", "The user's frontend settings."
+        "comfy_async._transport.rest.userdata", "Settings", "The user's frontend settings."
     )
     users: _Namespace[Users] = _Namespace(
-        "comfy_async._rest.userdata", "Users", "The server's users (``--multi-user``)."
+        "comfy_async._transport.rest.userdata", "Users", "The server's users (``--multi-user``)."
     )
 
     # ------------------------------------------------------------------ live session
@@ -236,8 +243,8 @@ class ComfyClient:
         if live is None:
             if self._http.closed:
                 raise ClientClosedError("the session is closed")
-            from comfy_async._http_backend import HttpJobBackend  # noqa: PLC0415
-            from comfy_async._session import LiveSession  # noqa: PLC0415
+            from comfy_async._live.http_backend import HttpJobBackend  # noqa: PLC0415
+            from comfy_async._live.session import LiveSession  # noqa: PLC0415
 
             backend = HttpJobBackend(
                 prompts=self.prompts,
@@ -261,7 +268,7 @@ class ComfyClient:
         dispatch: Callable[[Event], None],
         on_reconnect: Callable[[ReconnectInfo], Awaitable[None]],
     ) -> Connection:
-        from comfy_async._connection import Connection  # noqa: PLC0415 - with the live session
+        from comfy_async._live.connection import Connection  # noqa: PLC0415 - with the live session
 
         http = self._http
         return Connection(
@@ -370,7 +377,7 @@ class ComfyClient:
         )
         prompt = await self._prompt_of(workflow, validate=validate, targets=targets)
         live = self._live
-        from comfy_async._session import SubmitOptions  # noqa: PLC0415 - loaded with the session
+        from comfy_async._live.session import SubmitOptions  # noqa: PLC0415 - loaded with the session
 
         options = SubmitOptions(
             number=number,
@@ -458,7 +465,7 @@ class ComfyClient:
     ) -> AsyncIterator[BatchOutcome[WorkflowInput]]:
         """Run many workflows with at most ``concurrency`` in flight; yield outcomes as they end.
 
-        Each :class:`~comfy_async._batch.BatchOutcome` carries the workflow's index, its prompt
+        Each :class:`~comfy_async._live.batch.BatchOutcome` carries the workflow's index, its prompt
         id and a result or an error; one failure does not stop the batch. Leaving the loop early
         cancels the jobs still in flight on the server.
         """
@@ -466,7 +473,7 @@ class ComfyClient:
         async def submit(workflow: WorkflowInput) -> Job:
             return await self.submit(workflow, timeout=timeout, **submit_options)  # type: ignore[arg-type]
 
-        from comfy_async._batch import run_batch  # noqa: PLC0415 - built on first use
+        from comfy_async._live.batch import run_batch  # noqa: PLC0415 - built on first use
 
         async for outcome in run_batch(workflows, submit, concurrency=concurrency):
             yield outcome
@@ -493,7 +500,7 @@ class ComfyClient:
         """The state of the session's WebSocket (``IDLE`` until first needed)."""
         live = self._live_session
         if live is None:
-            from comfy_async._connection import ConnectionState  # noqa: PLC0415
+            from comfy_async._live.connection import ConnectionState  # noqa: PLC0415
 
             return ConnectionState.IDLE
         return live.connection_state

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Protocol
 
-from comfy_async._dispatch import JobStream, StreamStats
+from comfy_async._live.dispatch import JobStream, StreamStats
 from comfy_async.errors import (
     ClientClosedError,
     ComfyError,
@@ -58,7 +58,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Mapping, Sequence
     from pathlib import Path
 
-    from comfy_async._tasks import TaskSet
+    from comfy_async._live.tasks import TaskSet
     from comfy_async.config import StreamLimits
     from comfy_async.events import NodeProgress
     from comfy_async.models.history import ExecutionErrorInfo
@@ -230,6 +230,8 @@ class Job:
         "_finish_marker",
         "_finish_waiter",
         "_fraction_seen",
+        "_last_event_at",
+        "_missed_checks",
         "_node",
         "_node_count",
         "_node_weights",
@@ -245,8 +247,6 @@ class Job:
         "_tasks",
         "_terminal",
         "detached",
-        "last_event_at",
-        "missed_checks",
         "node_errors",
         "number",
         "prompt_id",
@@ -300,9 +300,9 @@ class Job:
         self._cancel_task: asyncio.Task[bool] | None = None
         self._settling: asyncio.Task[None] | None = None
         self._deadline: asyncio.TimerHandle | None = None
-        self.last_event_at = clock()
+        self._last_event_at = clock()
         """Monotonic time of the last event (or of submission): silent-job checks use it."""
-        self.missed_checks = 0
+        self._missed_checks = 0
         """Consecutive HTTP checks that found the job nowhere."""
 
     def __repr__(self) -> str:
@@ -405,17 +405,17 @@ class Job:
 
     # ------------------------------------------------------------------ intake
 
-    def accepted(self, number: int | float, node_errors: Mapping[str, NodeError]) -> None:
+    def _accepted(self, number: int | float, node_errors: Mapping[str, NodeError]) -> None:
         """Record the server's answer to the submission (called once the POST returned)."""
         self.number = number
         self.node_errors = node_errors
         if self._state is JobState.SUBMITTING:
             self._state = JobState.QUEUED
 
-    def feed(self, event: Event) -> None:
+    def _feed(self, event: Event) -> None:
         """Take one event of this job (from the dispatcher): never blocks, never raises."""
-        self.last_event_at = self._clock()
-        self.missed_checks = 0
+        self._last_event_at = self._clock()
+        self._missed_checks = 0
         # Exact types, most frequent first: the dispatcher calls this for every event.
         if type(event) is ProgressState:
             self._progress_state = event
@@ -513,9 +513,9 @@ class Job:
             snapshot = await self._backend.lookup(self.prompt_id)
         except ComfyError:
             return  # the periodic reconciliation will try again
-        self.reconcile(snapshot, source="finish marker")
+        self._reconcile(snapshot, source="finish marker")
 
-    def reconcile(
+    def _reconcile(
         self, snapshot: JobSnapshot | None, *, source: str = "http", lost_after: int = 2
     ) -> None:
         """Take what the server says about the job, settling it if its end was missed.
@@ -528,8 +528,8 @@ class Job:
         if snapshot is None:
             if self._state is JobState.SUBMITTING:
                 return  # the POST has not returned yet: the server may not have it
-            self.missed_checks += 1
-            if self.missed_checks >= lost_after or self._cancel_requested:
+            self._missed_checks += 1
+            if self._missed_checks >= lost_after or self._cancel_requested:
                 status = "cancelled" if self._cancel_requested else "lost"
                 self._stream.put(
                     JobReconciled(prompt_id=self.prompt_id, status=status, source=source)
@@ -540,7 +540,7 @@ class Job:
                     else JobLost(self.prompt_id)
                 )
             return
-        self.missed_checks = 0
+        self._missed_checks = 0
         if not snapshot.terminal:
             if snapshot.status == "running":
                 self._running()
@@ -621,7 +621,7 @@ class Job:
         if self._on_settled is not None:
             self._on_settled(self)
 
-    def fail(self, error: ComfyError) -> None:
+    def _fail(self, error: ComfyError) -> None:
         """Settle the job with ``error`` (the session uses it when it closes or gives up).
 
         ``error`` may be a transport error: when the WebSocket is gone for good every waiter is
@@ -631,7 +631,7 @@ class Job:
 
     # ------------------------------------------------------------------ deadlines and cancel
 
-    def set_deadline(self, seconds: float) -> None:
+    def _set_deadline(self, seconds: float) -> None:
         """Settle with :class:`~comfy_async.errors.JobTimeout` (and cancel it) after ``seconds``."""
         loop = asyncio.get_running_loop()
         self._deadline = loop.call_later(seconds, self._deadline_passed, seconds)
@@ -703,7 +703,7 @@ class Job:
             except ComfyError:
                 return cancelled
             # Gone: a pending prompt is deleted without any event (protocol doc §5).
-            self.reconcile(snapshot, source="cancel")
+            self._reconcile(snapshot, source="cancel")
         return cancelled
 
     # ------------------------------------------------------------------ consuming

@@ -9,7 +9,8 @@ module edits that graph and nothing else: it is pure, and touches the disk only 
 A workflow saved from the UI (``nodes``/``links``) is not this format. Loading one raises
 :class:`~comfy_async.errors.WorkflowFormatError` explaining how to export the API format, or is
 converted when a :class:`~comfy_async.catalogue.Catalogue` is given
-(:mod:`comfy_async._ui_format`). Offline validation lives in :mod:`comfy_async._validation`.
+(:mod:`comfy_async._graph.ui_format`). Offline validation lives in
+:mod:`comfy_async._graph.validation`.
 """
 
 from __future__ import annotations
@@ -20,12 +21,12 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from comfy_async._json import JsonValue, clone, dumps, loads
-from comfy_async._node_schema import ComboInput
-from comfy_async._seeds import seed_bounds, seed_inputs
-from comfy_async._ui_format import convert_ui_workflow, is_ui_format
-from comfy_async._validation import Problem, find_problems, server_response
-from comfy_async._workflow_checks import (
+from comfy_async._graph.json_values import JsonValue, clone, dumps, loads
+from comfy_async._graph.node_schema import ComboInput
+from comfy_async._graph.seeds import seed_bounds, seed_inputs
+from comfy_async._graph.ui_format import convert_ui_workflow, is_ui_format
+from comfy_async._graph.validation import Problem, find_problems, server_response
+from comfy_async._graph.workflow_checks import (
     UI_FORMAT_HELP,
     Link,
     check_prompt_shape,

@@ -13,10 +13,10 @@ import pytest
 from aiohttp import web
 from yarl import URL
 
-from comfy_async._auth import Credentials
-from comfy_async._http import HttpClient
-from comfy_async._retry import parse_retry_after, retry_delay, should_retry
-from comfy_async._routes import CLOUD, LOCAL
+from comfy_async._transport.auth import Credentials
+from comfy_async._transport.http import HttpClient
+from comfy_async._transport.retry import parse_retry_after, retry_delay, should_retry
+from comfy_async._transport.routes import CLOUD, LOCAL
 from comfy_async.config import Backoff, ClientOptions, RetryPolicy, Timeouts
 from comfy_async.errors import (
     ClientClosedError,

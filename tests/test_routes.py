@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from comfy_async._routes import CLOUD, LOCAL, AuthStyle
+from comfy_async._transport.routes import CLOUD, LOCAL, AuthStyle
 from comfy_async.errors import ConfigurationError, UnsupportedOperationError
 
 # Every route of protocol doc §2.1–2.5 (local), by method and unprefixed path template.

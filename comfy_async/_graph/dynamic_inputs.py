@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, TypeAlias
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-    from comfy_async._json import JsonValue
+    from comfy_async._graph.json_values import JsonValue
 
 __all__ = ["Sections", "finalize_inputs"]
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, ClassVar, TypeAlias
 
 import msgspec
 
-from comfy_async._json import JsonValue
+from comfy_async._graph.json_values import JsonValue
 from comfy_async.models.object_info import NodeInfo
 
 if TYPE_CHECKING:

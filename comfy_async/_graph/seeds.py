@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from comfy_async._node_schema import IntInput
+from comfy_async._graph.node_schema import IntInput
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from comfy_async._json import JsonValue
+    from comfy_async._graph.json_values import JsonValue
     from comfy_async.catalogue import Catalogue
 
 __all__ = ["SEED_CAP", "SEED_MAX_UNKNOWN", "seed_bounds", "seed_inputs"]

@@ -1,8 +1,9 @@
 """UI-format workflows: recognise them, and convert them to the API format the way the UI does.
 
 The UI queues a workflow by compiling its litegraph graph into a prompt: every node that runs
-becomes ``{"inputs", "class_type", "_meta": {"title"}}``, its widget values mapped to input names
-(:mod:`comfy_async._ui_widgets`), its links followed to the node that really produces the value.
+becomes ``{"inputs", "class_type", "_meta": {"title"}}``, its widget values mapped to input
+names (:mod:`comfy_async._graph.ui_widgets`), its links followed to the node that really
+produces the value.
 This module reproduces that compilation from the saved file and a node catalogue:
 
 - muted nodes (mode 2) are left out, and inputs linked to them are dropped;
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, NamedTuple
 
-from comfy_async._ui_graph import (
+from comfy_async._graph.ui_graph import (
     BYPASS,
     MUTED,
     SUBGRAPH_INPUT,
@@ -36,13 +37,13 @@ from comfy_async._ui_graph import (
     UiSlot,
     read_document,
 )
-from comfy_async._ui_widgets import widget_inputs
+from comfy_async._graph.ui_widgets import widget_inputs
 from comfy_async.errors import UnsupportedWorkflowError, WorkflowFormatError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from comfy_async._json import JsonValue
+    from comfy_async._graph.json_values import JsonValue
     from comfy_async.catalogue import Catalogue
 
 __all__ = ["FRONTEND_ONLY_CLASSES", "convert_ui_workflow", "is_ui_format"]

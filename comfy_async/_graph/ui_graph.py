@@ -17,7 +17,7 @@ from comfy_async.errors import WorkflowFormatError
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from comfy_async._json import JsonValue
+    from comfy_async._graph.json_values import JsonValue
 
 __all__ = [
     "BYPASS",

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from comfy_async._node_schema import (
+from comfy_async._graph.node_schema import (
     BooleanInput,
     ComboInput,
     FloatInput,
@@ -34,9 +34,9 @@ from comfy_async._node_schema import (
 from comfy_async.errors import UnsupportedWorkflowError
 
 if TYPE_CHECKING:
-    from comfy_async._json import JsonValue
-    from comfy_async._node_schema import NodeInput, NodeSchema
-    from comfy_async._ui_graph import UiNode
+    from comfy_async._graph.json_values import JsonValue
+    from comfy_async._graph.node_schema import NodeInput, NodeSchema
+    from comfy_async._graph.ui_graph import UiNode
 
 __all__ = ["CONTROL_VALUES", "widget_inputs"]
 

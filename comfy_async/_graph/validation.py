@@ -5,7 +5,7 @@ Two users: :meth:`comfy_async.workflow.Workflow.validate` turns the outcome into
 (``comfy_async.testing``) renders the exact answer of a real server with :func:`server_response`
 (a prompt) or :func:`request_response` (a whole request body, adding the HTTP layer's
 ``no_prompt`` and ``invalid_prompt_id`` checks). The validation itself is in
-:mod:`comfy_async._validation_engine`. No I/O.
+:mod:`comfy_async._graph.validation_engine`. No I/O.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from comfy_async._json import JsonValue, clone
-from comfy_async._validation_engine import (
+from comfy_async._graph.json_values import JsonValue, clone
+from comfy_async._graph.validation_engine import (
     ErrorDict,
     NodeResult,
     PromptValidation,

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, NamedTuple, TypeAlias, cast
 
-from comfy_async._dynamic_inputs import finalize_inputs
-from comfy_async._json import clone
+from comfy_async._graph.dynamic_inputs import finalize_inputs
+from comfy_async._graph.json_values import clone
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Mapping, Sequence
 
-    from comfy_async._json import JsonValue
+    from comfy_async._graph.json_values import JsonValue
     from comfy_async.catalogue import Catalogue
     from comfy_async.models.object_info import NodeInfo
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, NamedTuple
 
-from comfy_async._node_schema import LinkInput, RawInput
-from comfy_async._ui_format import is_ui_format
+from comfy_async._graph.node_schema import LinkInput, RawInput
+from comfy_async._graph.ui_format import is_ui_format
 from comfy_async.errors import (
     UnknownInputError,
     UnknownNodeError,
@@ -20,8 +20,8 @@ from comfy_async.errors import (
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from comfy_async._json import JsonValue
-    from comfy_async._node_schema import NodeInput
+    from comfy_async._graph.json_values import JsonValue
+    from comfy_async._graph.node_schema import NodeInput
     from comfy_async.catalogue import Catalogue
 
 __all__ = [

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 
 import aiohttp
 
-from comfy_async._http import transport_error
+from comfy_async._transport.http import transport_error
 from comfy_async.errors import (
     ClientClosedError,
     ComfyError,

@@ -26,7 +26,7 @@ import logging
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, TypeAlias
 
 from comfy_async.config import StreamLimits
 from comfy_async.events import (
@@ -332,12 +332,8 @@ class PreviewReader:
                 raise
 
 
-class JobSink(Protocol):
-    """What the dispatcher feeds: a job's synchronous, non-blocking event intake."""
-
-    def feed(self, event: Event) -> None:
-        """Take one event of this job; must not block or raise."""
-        ...
+#: What the dispatcher feeds: a job's synchronous intake of one event (must not block or raise).
+JobSink: TypeAlias = "Callable[[Event], None]"
 
 
 class EventTap:
@@ -409,7 +405,7 @@ class Dispatcher:
         self._jobs[prompt_id] = sink
         self._finished.pop(prompt_id, None)
         for event in self._orphans.pop(prompt_id, ()):
-            sink.feed(event)
+            sink(event)
 
     def unregister(self, prompt_id: str, *, finished: bool = True) -> None:
         """Stop routing ``prompt_id``; with ``finished``, its late events are dropped, not kept."""
@@ -430,7 +426,7 @@ class Dispatcher:
         prompt_id = event.prompt_id
         sink = self._jobs.get(prompt_id)  # type: ignore[arg-type]  # None is never a key
         if sink is not None:
-            sink.feed(event)
+            sink(event)
             if self._taps:
                 for tap in self._taps:
                     if tap.include_jobs:
@@ -447,7 +443,7 @@ class Dispatcher:
     def broadcast(self, make: Callable[[str], Event]) -> None:
         """Feed every registered job an event built for it (e.g. a reconnect marker)."""
         for prompt_id, sink in list(self._jobs.items()):
-            sink.feed(make(prompt_id))
+            sink(make(prompt_id))
 
     def _keep_orphan(self, prompt_id: str, event: Event) -> None:
         now = self._clock()

@@ -1,6 +1,6 @@
 """The session's view of jobs over HTTP: submit, look up, cancel, list what is in flight, save.
 
-:class:`HttpJobBackend` implements :class:`~comfy_async._session.SessionBackend` with the REST
+:class:`HttpJobBackend` implements :class:`~comfy_async._live.session.SessionBackend` with the REST
 namespaces, normalising what the server says into :class:`~comfy_async.job.JobSnapshot`:
 
 * ``GET /api/jobs/{id}`` where the server has the jobs API (status, outputs, error, times);
@@ -23,12 +23,12 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from pathlib import Path
 
-    from comfy_async._rest.files import Files
-    from comfy_async._rest.history import History
-    from comfy_async._rest.jobs import Jobs
-    from comfy_async._rest.prompts import Prompts
-    from comfy_async._rest.queue import Queue
-    from comfy_async._session import SubmitOptions
+    from comfy_async._live.session import SubmitOptions
+    from comfy_async._transport.rest.files import Files
+    from comfy_async._transport.rest.history import History
+    from comfy_async._transport.rest.jobs import Jobs
+    from comfy_async._transport.rest.prompts import Prompts
+    from comfy_async._transport.rest.queue import Queue
     from comfy_async.models.files import OutputFile
     from comfy_async.models.history import HistoryRecord
     from comfy_async.models.jobs import JobDetail
@@ -75,7 +75,7 @@ def _message_time(messages: Sequence[tuple[str, Mapping[str, object]]], name: st
 
 
 class HttpJobBackend:
-    """:class:`~comfy_async._session.SessionBackend` over the REST namespaces."""
+    """:class:`~comfy_async._live.session.SessionBackend` over the REST namespaces."""
 
     def __init__(
         self,

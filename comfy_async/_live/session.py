@@ -1,6 +1,6 @@
 """The live part of a session: jobs, the WebSocket feeding them, and HTTP reconciliation.
 
-:class:`LiveSession` owns the dispatcher, the (lazily opened) :class:`~comfy_async._connection.
+:class:`LiveSession` owns the dispatcher, the (lazily opened) :class:`~comfy_async._live.connection.
 Connection`, the jobs in flight and the background tasks. It implements
 
 * **register before submit** (design invariant 1): a job is registered with the dispatcher and
@@ -29,10 +29,10 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from comfy_async._connection import Connection, ConnectionState, ReconnectInfo
-from comfy_async._dispatch import Dispatcher, EventTap
-from comfy_async._rest.prompts import new_prompt_id
-from comfy_async._tasks import TaskSet
+from comfy_async._live.connection import Connection, ConnectionState, ReconnectInfo
+from comfy_async._live.dispatch import Dispatcher, EventTap
+from comfy_async._live.tasks import TaskSet
+from comfy_async._transport.rest.prompts import new_prompt_id
 from comfy_async.errors import ClientClosedError, ComfyError, ConfigurationError
 from comfy_async.events import Event, Reconnected
 from comfy_async.job import Job, JobBackend, JobSnapshot
@@ -178,7 +178,7 @@ class LiveSession:
             clock=self._clock,
         )
         self._jobs[prompt_id] = job
-        self.dispatcher.register(prompt_id, job)
+        self.dispatcher.register(prompt_id, job._feed)
         silent = self._options.reconcile.silent_after
         self._checks[prompt_id] = (silent, self._clock() + silent)
         self._schedule_check(prompt_id, job)
@@ -239,9 +239,9 @@ class LiveSession:
         except BaseException:
             self._forget(job)
             raise
-        job.accepted(response.number, response.node_errors)
+        job._accepted(response.number, response.node_errors)
         if timeout is not None:
-            job.set_deadline(timeout)
+            job._set_deadline(timeout)
         return job
 
     async def attach(self, prompt_id: str, *, timeout: float | None = None) -> Job:
@@ -254,7 +254,7 @@ class LiveSession:
             return self._jobs[prompt_id]
         job = self._new_job(prompt_id, node_count=None, detach=True)
         self._attached.add(prompt_id)
-        job.accepted(0, {})
+        job._accepted(0, {})
         try:
             await self.connection.ensure_open()
         except BaseException:
@@ -262,7 +262,7 @@ class LiveSession:
             raise
         self._ensure_reconciler()
         if timeout is not None:
-            job.set_deadline(timeout)
+            job._set_deadline(timeout)
         self.tasks.spawn(self._reconcile([job], source="attach"), name=f"attach {prompt_id}")
         return job
 
@@ -296,7 +296,7 @@ class LiveSession:
         """Note the earliest time ``job`` can be due: its next check, and not while it talks."""
         silent = self._options.reconcile.silent_after
         next_check = self._checks.get(prompt_id, (silent, 0.0))[1]
-        when = max(next_check, job.last_event_at + silent)
+        when = max(next_check, job._last_event_at + silent)
         self._scheduled[prompt_id] = when
         heapq.heappush(self._schedule, (when, prompt_id))
 
@@ -320,9 +320,9 @@ class LiveSession:
     def _due(self, prompt_id: str, job: Job, now: float) -> bool:
         next_check = self._checks.get(prompt_id, (0.0, 0.0))[1]
         silent = self._options.reconcile.silent_after
-        if job.last_event_at + silent > now:
+        if job._last_event_at + silent > now:
             # it spoke recently: back to the base interval
-            self._checks[prompt_id] = (silent, job.last_event_at + silent)
+            self._checks[prompt_id] = (silent, job._last_event_at + silent)
             return False
         return now >= next_check
 
@@ -364,7 +364,7 @@ class LiveSession:
                     logger.info("could not look up %s: %s", job.prompt_id, answer)
                     continue
                 attached = job.prompt_id in self._attached
-                job.reconcile(answer, source=source, lost_after=policy.lost_after)
+                job._reconcile(answer, source=source, lost_after=policy.lost_after)
                 self._back_off(job)
                 if job.done() and answer is not None and answer.terminal and not attached:
                     settled_silently += 1
@@ -410,7 +410,7 @@ class LiveSession:
         error = connection.error
         if connection.state is ConnectionState.FAILED and error is not None:
             for job in list(self._jobs.values()):
-                job.fail(error)
+                job._fail(error)
 
     # ------------------------------------------------------------------ shutdown
 
@@ -430,7 +430,7 @@ class LiveSession:
         self._closed = True
         for job in list(self._jobs.values()):
             job.detach()
-            job.fail(ClientClosedError("the session was closed before the job ended"))
+            job._fail(ClientClosedError("the session was closed before the job ended"))
         if self._connection is not None:
             await self._connection.aclose()
         await self.tasks.aclose(grace=self._options.timeouts.connect or 10.0)

@@ -28,8 +28,8 @@ import aiohttp
 import msgspec
 from yarl import URL
 
-from comfy_async._auth import Credentials
-from comfy_async._exchange import (
+from comfy_async._transport.auth import Credentials
+from comfy_async._transport.exchange import (
     Download,
     FilePart,
     QueryValue,
@@ -38,8 +38,8 @@ from comfy_async._exchange import (
     encode_query,
     redirect_target,
 )
-from comfy_async._retry import parse_retry_after, retry_delay, should_retry
-from comfy_async._routes import AuthStyle
+from comfy_async._transport.retry import parse_retry_after, retry_delay, should_retry
+from comfy_async._transport.routes import AuthStyle
 from comfy_async.config import (
     USE_CLIENT_DEFAULT,
     ClientOptions,
@@ -66,7 +66,7 @@ from comfy_async.errors import (
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Mapping
 
-    from comfy_async._routes import CompiledRoute, RouteTable
+    from comfy_async._transport.routes import CompiledRoute, RouteTable
 
 __all__ = ["NO_BODY", "HttpClient"]
 

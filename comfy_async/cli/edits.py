@@ -16,8 +16,8 @@ import argparse
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from comfy_async._json import JsonValue, loads
-from comfy_async._node_schema import (
+from comfy_async._graph.json_values import JsonValue, loads
+from comfy_async._graph.node_schema import (
     BooleanInput,
     ComboInput,
     FloatInput,

@@ -18,12 +18,13 @@ import contextlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, cast
 
-from comfy_async._batch import BatchOutcome, run_batch
-from comfy_async._json import dumps
+from comfy_async._graph.json_values import dumps
+from comfy_async._live.batch import BatchOutcome, run_batch
 from comfy_async.cli.failures import ExitCode, describe, exit_code_for
 from comfy_async.cli.previews import write_preview
-from comfy_async.cli.progress import JobLine, open_view
+from comfy_async.cli.progress import JobLine
 from comfy_async.cli.saving import kept_message, split_existing
+from comfy_async.cli.views import open_view
 from comfy_async.errors import (
     ComfyError,
     ExecutionError,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from comfy_async._node_schema import (
+from comfy_async._graph.node_schema import (
     BooleanInput,
     ComboInput,
     FloatInput,

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Literal, TextIO, TypeAlias
 
 import msgspec
 
-from comfy_async._json import dumps
+from comfy_async._graph.json_values import dumps
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence

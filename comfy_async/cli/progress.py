@@ -21,10 +21,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from typing import TextIO
 
-    from comfy_async.cli.output import Output
     from comfy_async.job import Job
 
-__all__ = ["JobLine", "NoProgress", "PlainProgress", "ProgressView", "open_view"]
+__all__ = ["JobLine", "NoProgress", "PlainProgress", "ProgressView"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,14 +185,3 @@ class PlainProgress(NoProgress):
             return
         self._batch = (done, failed)
         self.message(f"batch: {done}/{total} done, {failed} failed")
-
-
-def open_view(out: Output, *, batch_total: int | None = None) -> ProgressView:
-    """The progress view ``out`` asks for; ``batch_total`` adds an aggregate bar for a batch."""
-    if out.progress == "rich":
-        from comfy_async.cli.rich_progress import RichProgress  # noqa: PLC0415 - optional extra
-
-        return RichProgress(out.stderr, out.stdout, color=out.color_stderr, batch_total=batch_total)
-    if out.progress == "plain":
-        return PlainProgress(out.stderr, out.stdout, per_job=batch_total is None)
-    return NoProgress(out.stderr, out.stdout)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 
-from comfy_async._rest.disk import destination
+from comfy_async._transport.rest.disk import destination
 from comfy_async.models.files import FileRef
 
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from comfy_async._json import JsonValue, loads
+from comfy_async._graph.json_values import JsonValue, loads
 from comfy_async.cli.edits import apply_values, parse_seed
 from comfy_async.cli.failures import ExitCode, UsageError, problem_lines
 from comfy_async.cli.registry import add_command

@@ -18,10 +18,10 @@ if TYPE_CHECKING:
     from comfy_async.testing._executor import Executor
     from comfy_async.testing._files import FileStore
     from comfy_async.testing._hub import Hub
+    from comfy_async.testing._specs import PromptRecord
     from comfy_async.testing._store import History, PromptQueue
     from comfy_async.testing.behaviours import BehaviourRegistry
     from comfy_async.testing.faults import Faults
-    from comfy_async.testing.server import PromptRecord
     from comfy_async.testing.validation import PromptValidator
 
 __all__ = ["ServerContext"]

@@ -22,10 +22,10 @@ import orjson
 from aiohttp import web
 
 from comfy_async.testing._responses import empty, json_response, text
+from comfy_async.testing._specs import RouteSpec
 
 if TYPE_CHECKING:
     from comfy_async.testing._context import ServerContext
-    from comfy_async.testing.server import RouteSpec
 
 __all__ = ["misc_routes"]
 
@@ -41,8 +41,6 @@ _ASSETS_DISABLED = {
 
 def misc_routes(ctx: ServerContext) -> list[RouteSpec]:
     """The routes of this module bound to ``ctx``."""
-    from comfy_async.testing.server import RouteSpec  # noqa: PLC0415 - cycle with the server
-
     info = ctx.info
     folders: list[str] = info["model_folders"]
     extensions: dict[str, list[str]] = info["model_extensions"]

@@ -22,6 +22,7 @@ import orjson
 from comfy_async.testing._executor import now_ms
 from comfy_async.testing._jobs import RAW_STATES, JobQueryError, find_job, list_jobs, valid_uuid
 from comfy_async.testing._responses import empty, json_response, text
+from comfy_async.testing._specs import RouteSpec
 from comfy_async.testing._store import HistoryEntry, QueueItem
 from comfy_async.testing.validation import error_body
 
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 
     from comfy_async.testing._context import ServerContext
     from comfy_async.testing._hub import Connection
-    from comfy_async.testing.server import PromptRecord, RouteSpec
+    from comfy_async.testing._specs import PromptRecord
 
 __all__ = ["prompt_routes"]
 
@@ -46,7 +47,6 @@ async def _json_body(request: web.Request) -> object:
 
 def prompt_routes(ctx: ServerContext, record: type[PromptRecord]) -> list[RouteSpec]:
     """The routes of this module bound to ``ctx``."""
-    from comfy_async.testing.server import RouteSpec  # noqa: PLC0415 - cycle with the server
 
     async def post_prompt(request: web.Request) -> web.StreamResponse:
         try:

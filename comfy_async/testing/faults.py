@@ -20,8 +20,8 @@ WebSocket
     slow socket are dropped instead of stalling everyone).
 
 Routes are named by method and template without the ``/api`` prefix, as in
-``comfy_async._routes`` (``"POST", "/prompt"``; ``"GET", "/jobs/{job_id}"``). This module holds
-the knobs; the server applies them.
+``comfy_async._transport.routes`` (``"POST", "/prompt"``; ``"GET", "/jobs/{job_id}"``). This
+module holds the knobs; the server applies them.
 """
 
 from __future__ import annotations

@@ -48,6 +48,7 @@ __all__ = [
     "comfy_cloud_server",
     "comfy_server",
     "comfy_server_factory",
+    "pytest_configure",
 ]
 
 #: The ``time_scale`` of the fixtures unless a test says otherwise: a one-second node takes 10 ms.

@@ -31,16 +31,15 @@ import secrets
 import shutil
 import tempfile
 from collections import Counter
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Self, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, Self
 from urllib.parse import urlsplit
 
 import orjson
 from aiohttp import web
 
-from comfy_async._validation import CatalogueValidator
+from comfy_async._graph.validation import CatalogueValidator
 from comfy_async.testing._cloud import SignedOrigin, auth_middleware, view_redirect
 from comfy_async.testing._context import ServerContext
 from comfy_async.testing._executor import Executor
@@ -49,12 +48,13 @@ from comfy_async.testing._hub import Hub
 from comfy_async.testing._responses import empty, text
 from comfy_async.testing._routes_misc import misc_routes
 from comfy_async.testing._routes_prompt import prompt_routes
+from comfy_async.testing._specs import Handler, PromptRecord, RouteSpec
 from comfy_async.testing._store import History, PromptQueue
 from comfy_async.testing.behaviours import BehaviourRegistry
 from comfy_async.testing.faults import Faults
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Mapping
+    from collections.abc import Mapping
     from types import TracebackType
 
     from comfy_async.testing.behaviours import BehaviourSource
@@ -63,49 +63,6 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_MAX_UPLOAD_SIZE", "FakeComfyServer", "PromptRecord", "RouteSpec"]
 
 DEFAULT_MAX_UPLOAD_SIZE = 100 * 1024 * 1024
-Handler: TypeAlias = "Callable[[web.Request], Awaitable[web.StreamResponse]]"
-
-
-@dataclass(frozen=True, slots=True)
-class RouteSpec:
-    """One handler and where it is mounted.
-
-    ``template`` is written as in ``comfy_async._routes`` (no ``/api``). ``scope``: ``both``
-    (with and without ``/api``), ``jobs`` (``/api`` and ``/api/api``), ``api`` (``/api`` only),
-    ``root`` (unprefixed only, not on Cloud), ``ws`` (``/ws`` and ``/api/ws``).
-    """
-
-    method: str
-    template: str
-    handler: Handler
-    scope: Literal["both", "jobs", "api", "root", "ws"] = "both"
-
-    def paths(self, *, cloud: bool) -> list[str]:
-        """The paths this route answers on."""
-        if self.scope == "ws":
-            return ["/ws", "/api/ws"]
-        if cloud:
-            return [] if self.scope == "root" else ["/api" + self.template]
-        api = "/api" + self.template
-        return {
-            "both": [self.template, api],
-            "jobs": [api, "/api" + api],
-            "api": [api],
-            "root": [self.template],
-        }[self.scope]
-
-
-@dataclass(frozen=True, slots=True)
-class PromptRecord:
-    """One ``POST /prompt`` as received: the id sent (if any), the id queued, the status."""
-
-    sent_prompt_id: str | None
-    prompt_id: str | None
-    status: int
-    client_id: object
-    body: dict[str, Any] | None
-
-
 _DEFAULT_OBJECT_INFO: tuple[bytes, dict[str, dict[str, object]]] | None = None
 
 
@@ -167,9 +124,9 @@ class FakeComfyServer:
         history_max_items: history cap (oldest evicted; a real server keeps 10,000).
         max_upload_size: request body limit (413 above it).
         validator: the graph validator (default: the library's own offline validator,
-            :class:`~comfy_async._validation.CatalogueValidator`, which answers every validation
-            error as the real server does; :class:`~.validation.TopLevelValidator` checks only
-            unknown classes and missing outputs).
+            :class:`~comfy_async._graph.validation.CatalogueValidator`, which answers every
+            validation error as the real server does; :class:`~.validation.TopLevelValidator`
+            checks only unknown classes and missing outputs).
         cloud_concurrency: prompts running at once on Cloud.
         orphaning_bug: reproduce the reconnect-orphaning bug (protocol doc §3.1).
         sequential_sends: send to sockets one after another (a stalled reader stalls everyone).

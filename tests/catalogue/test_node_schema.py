@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from comfy_async import Catalogue
-from comfy_async._node_schema import parse_input
+from comfy_async._graph.node_schema import parse_input
 from comfy_async.catalogue import (
     BooleanInput,
     ComboInput,

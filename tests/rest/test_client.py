@@ -9,8 +9,8 @@ import pytest
 
 import comfy_async
 from comfy_async import ClientOptions, ComfyClient
-from comfy_async._routes import CLOUD as CLOUD_ROUTES
-from comfy_async._routes import LOCAL as LOCAL_ROUTES
+from comfy_async._transport.routes import CLOUD as CLOUD_ROUTES
+from comfy_async._transport.routes import LOCAL as LOCAL_ROUTES
 from comfy_async.errors import ClientClosedError, ComfyError, ConfigurationError
 from tests.http_mocks import (
     CLOUD,

@@ -10,7 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from comfy_async._rest.disk import destination, safe_filename, safe_subfolder, write_atomically
+from comfy_async._transport.rest.disk import (
+    destination,
+    safe_filename,
+    safe_subfolder,
+    write_atomically,
+)
 from comfy_async.errors import UnsafePathError
 
 

@@ -12,7 +12,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from yarl import URL
 
-from comfy_async._connection import Connection, ConnectionState, ReconnectInfo
+from comfy_async._live.connection import Connection, ConnectionState, ReconnectInfo
 from comfy_async.config import Backoff, ClientOptions, HeartbeatPolicy, ReconnectPolicy, Timeouts
 from comfy_async.errors import (
     AuthenticationError,

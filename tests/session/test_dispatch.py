@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from comfy_async._dispatch import Dispatcher, JobStream
+from comfy_async._live.dispatch import Dispatcher, JobStream
 from comfy_async.config import StreamLimits
 from comfy_async.events import (
     Event,
@@ -284,8 +284,8 @@ async def test_latest_only_reader_skips_to_the_newest_preview() -> None:
 def test_events_route_by_prompt_id() -> None:
     dispatcher = Dispatcher(StreamLimits())
     a, b = Sink(), Sink()
-    dispatcher.register(P, a)
-    dispatcher.register(Q, b)
+    dispatcher.register(P, a.feed)
+    dispatcher.register(Q, b.feed)
     dispatcher.dispatch(progress(1, prompt_id=P))
     dispatcher.dispatch(progress(2, prompt_id=Q))
     dispatcher.dispatch(Status())
@@ -299,9 +299,9 @@ def test_orphans_are_replayed_on_register() -> None:
     dispatcher.dispatch(ExecutionSuccess(prompt_id=P))
     assert dispatcher.orphaned == 2
     sink = Sink()
-    dispatcher.register(P, sink)
+    dispatcher.register(P, sink.feed)
     assert [type(e).__name__ for e in sink.events] == ["ExecutionStart", "ExecutionSuccess"]
-    dispatcher.register(Q, Sink())
+    dispatcher.register(Q, Sink().feed)
     assert dispatcher.registered == 2
 
 
@@ -314,14 +314,14 @@ def test_orphans_expire_by_age_and_by_bound() -> None:
     now[0] = 11.0
     dispatcher.dispatch(progress(9, prompt_id=Q))  # expires everything older than 10 s
     sink = Sink()
-    dispatcher.register(P, sink)
+    dispatcher.register(P, sink.feed)
     assert sink.events == []
     assert dispatcher.expired_orphans == 5
 
 
 def test_late_events_of_finished_jobs_are_dropped() -> None:
     dispatcher = Dispatcher(StreamLimits())
-    dispatcher.register(P, Sink())
+    dispatcher.register(P, Sink().feed)
     dispatcher.unregister(P)
     dispatcher.dispatch(Executing(node=None, prompt_id=P))
     assert dispatcher.late == 1
@@ -330,7 +330,7 @@ def test_late_events_of_finished_jobs_are_dropped() -> None:
 
 async def test_taps_see_global_events_and_optionally_job_events() -> None:
     dispatcher = Dispatcher(StreamLimits())
-    dispatcher.register(P, Sink())
+    dispatcher.register(P, Sink().feed)
     quiet = dispatcher.tap()
     everything = dispatcher.tap(include_jobs=True)
     dispatcher.dispatch(Status())
@@ -356,14 +356,14 @@ def test_broadcast_reaches_every_registered_job() -> None:
     dispatcher = Dispatcher(StreamLimits())
     sinks = {P: Sink(), Q: Sink()}
     for prompt_id, sink in sinks.items():
-        dispatcher.register(prompt_id, sink)
+        dispatcher.register(prompt_id, sink.feed)
     dispatcher.broadcast(lambda pid: ExecutionSuccess(prompt_id=pid))
     assert all(sink.events[0].prompt_id == pid for pid, sink in sinks.items())
 
 
 def test_close_forgets_everything() -> None:
     dispatcher = Dispatcher(StreamLimits())
-    dispatcher.register(P, Sink())
+    dispatcher.register(P, Sink().feed)
     dispatcher.dispatch(progress(1, prompt_id=Q))
     tap = dispatcher.tap()
     dispatcher.close()

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from comfy_async._tasks import TaskSet
+from comfy_async._live.tasks import TaskSet
 from comfy_async.config import StreamLimits
 from comfy_async.errors import (
     ExecutionError,
@@ -76,13 +76,13 @@ def make_job(backend: ScriptedBackend, tasks: TaskSet, **kwargs: object) -> Job:
         finish_grace=0.2,
         **kwargs,  # type: ignore[arg-type]
     )
-    job.accepted(1, {})
+    job._accepted(1, {})
     return job
 
 
 def run(job: Job, *events: Event) -> None:
     for event in events:
-        job.feed(event)
+        job._feed(event)
 
 
 START = ExecutionStart(prompt_id=P, timestamp=1_000_000)
@@ -198,9 +198,9 @@ async def test_finish_marker_without_terminal_event_asks_the_server(tasks: TaskS
 async def test_found_nowhere_twice_is_lost_never_success(tasks: TaskSet) -> None:
     job = make_job(ScriptedBackend(), tasks)
     run(job, START)
-    job.reconcile(None)
+    job._reconcile(None)
     assert not job.done()
-    job.reconcile(None)
+    job._reconcile(None)
     with pytest.raises(JobLost):
         await job.result()
     events = [event async for event in job]
@@ -209,16 +209,16 @@ async def test_found_nowhere_twice_is_lost_never_success(tasks: TaskSet) -> None
 
 async def test_a_sighting_resets_the_missing_count(tasks: TaskSet) -> None:
     job = make_job(ScriptedBackend(), tasks)
-    job.reconcile(None)
-    job.reconcile(JobSnapshot(status="pending"))
-    job.reconcile(None)
+    job._reconcile(None)
+    job._reconcile(JobSnapshot(status="pending"))
+    job._reconcile(None)
     assert not job.done()
 
 
 async def test_not_lost_while_the_post_is_in_flight(tasks: TaskSet) -> None:
     job = Job(P, backend=ScriptedBackend(), tasks=tasks, limits=StreamLimits())
     for _ in range(5):
-        job.reconcile(None)
+        job._reconcile(None)
     assert not job.done()
 
 
@@ -242,7 +242,7 @@ async def test_reconciled_failures(
     tasks: TaskSet, snapshot: JobSnapshot, error: type[Exception]
 ) -> None:
     job = make_job(ScriptedBackend(), tasks)
-    job.reconcile(snapshot)
+    job._reconcile(snapshot)
     with pytest.raises(error):
         await job.result()
 
@@ -250,8 +250,8 @@ async def test_reconciled_failures(
 async def test_one_outcome_even_when_event_and_reconciliation_race(tasks: TaskSet) -> None:
     job = make_job(ScriptedBackend(JobSnapshot(status="success")), tasks)
     run(job, START, SUCCESS, FINISHED)
-    job.reconcile(JobSnapshot(status="error"))  # late and contradictory: ignored
-    job.reconcile(None)
+    job._reconcile(JobSnapshot(status="error"))  # late and contradictory: ignored
+    job._reconcile(None)
     result = await job.result()
     assert not result.reconciled
 
@@ -416,7 +416,7 @@ async def test_cancel_of_a_running_job_ends_when_it_is_interrupted(tasks: TaskSe
 async def test_deadline(tasks: TaskSet) -> None:
     backend = ScriptedBackend(JobSnapshot(status="running"))
     job = make_job(backend, tasks)
-    job.set_deadline(0.02)
+    job._set_deadline(0.02)
     with pytest.raises(JobTimeout):
         await asyncio.wait_for(job.result(), 1)
     await asyncio.sleep(0.02)
@@ -453,7 +453,7 @@ SD15 = {
 
 
 def sd15_job(backend: ScriptedBackend, tasks: TaskSet) -> Job:
-    from comfy_async._session import step_weights
+    from comfy_async._live.session import step_weights
 
     return make_job(backend, tasks, node_count=7, node_weights=step_weights(SD15))
 
@@ -503,7 +503,7 @@ async def test_previews_latest_only(tasks: TaskSet) -> None:
 
     job = make_job(ScriptedBackend(JobSnapshot(status="success")), tasks)
     for n in range(4):
-        job.feed(PreviewImage(image=memoryview(bytes([n])), mime="image/png", prompt_id=P))
+        job._feed(PreviewImage(image=memoryview(bytes([n])), mime="image/png", prompt_id=P))
     run(job, SUCCESS, FINISHED)
     latest = [bytes(p.image) async for p in job.previews(latest_only=True)]
     assert latest == [b"\x03"]

@@ -10,9 +10,9 @@ import pytest
 from aiohttp.test_utils import TestServer
 from yarl import URL
 
-from comfy_async._connection import Connection, ConnectionState
-from comfy_async._rest.prompts import new_prompt_id
-from comfy_async._session import LiveSession, SubmitOptions
+from comfy_async._live.connection import Connection, ConnectionState
+from comfy_async._live.session import LiveSession, SubmitOptions
+from comfy_async._transport.rest.prompts import new_prompt_id
 from comfy_async.config import (
     Backoff,
     ClientOptions,

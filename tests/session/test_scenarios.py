@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 
 from comfy_async import ComfyClient
-from comfy_async._connection import ConnectionState
+from comfy_async._live.connection import ConnectionState
 from comfy_async.config import (
     Backoff,
     ClientOptions,

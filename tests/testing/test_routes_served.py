@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import aiohttp
 import pytest
 
-from comfy_async._routes import CLOUD, LOCAL, RouteTable
+from comfy_async._transport.routes import CLOUD, LOCAL, RouteTable
 
 if TYPE_CHECKING:
     from comfy_async.testing import FakeComfyServer

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from comfy_async._ui_format import convert_ui_workflow, is_ui_format
-from comfy_async._validation import find_problems
+from comfy_async._graph.ui_format import convert_ui_workflow, is_ui_format
+from comfy_async._graph.validation import find_problems
 from comfy_async.catalogue import Catalogue
 from comfy_async.errors import UnsupportedWorkflowError, WorkflowFormatError
 from tests.conftest import REAL_COMFYUI, SHARED_FIXTURES

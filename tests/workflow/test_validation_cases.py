@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from comfy_async._validation import find_problems, server_response
-from comfy_async._validation_engine import types_match
+from comfy_async._graph.validation import find_problems, server_response
+from comfy_async._graph.validation_engine import types_match
 from comfy_async.catalogue import Catalogue
 from comfy_async.errors import WorkflowFormatError
 from tests.conftest import REAL_COMFYUI

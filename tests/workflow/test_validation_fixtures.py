@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from comfy_async._validation import Problem, find_problems
-from comfy_async._validation_engine import CUSTOM_VALIDATORS
+from comfy_async._graph.validation import Problem, find_problems
+from comfy_async._graph.validation_engine import CUSTOM_VALIDATORS
 from comfy_async.catalogue import Catalogue
 from tests.conftest import REAL_COMFYUI, SHARED_FIXTURES
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from comfy_async._validation import (
+from comfy_async._graph.validation import (
     CatalogueValidator,
     find_problems,
     request_response,

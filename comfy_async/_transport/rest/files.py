@@ -21,9 +21,9 @@ import anyio
 import anyio.to_thread
 import msgspec
 
-from comfy_async._exchange import FilePart
-from comfy_async._rest.disk import destination, safe_filename, write_atomically
-from comfy_async._rest.namespace import Namespace, decode_dict
+from comfy_async._transport.exchange import FilePart
+from comfy_async._transport.rest.disk import destination, safe_filename, write_atomically
+from comfy_async._transport.rest.namespace import Namespace, decode_dict
 from comfy_async.errors import ConfigurationError
 from comfy_async.models.files import FileRef, UploadResult, decode_upload_result, output_files
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
-from comfy_async._rest.namespace import Namespace
+from comfy_async._transport.rest.namespace import Namespace
 from comfy_async.models.history import (
     HistoryRecord,
     decode_cloud_history,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Literal
 
-from comfy_async._rest.namespace import Namespace
+from comfy_async._transport.rest.namespace import Namespace
 from comfy_async.errors import ConfigurationError, UnsupportedOperationError
 from comfy_async.models.jobs import (
     CancelResult,
@@ -30,7 +30,7 @@ from comfy_async.models.jobs import (
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from comfy_async._http import HttpClient
+    from comfy_async._transport.http import HttpClient
 
 __all__ = ["Jobs"]
 

@@ -9,7 +9,7 @@ objects decode to one type each (:class:`~comfy_async.models.ModelFolder`,
 
 from __future__ import annotations
 
-from comfy_async._rest.namespace import Namespace
+from comfy_async._transport.rest.namespace import Namespace
 from comfy_async.models.model_files import (
     ModelFile,
     ModelFolder,

@@ -1,6 +1,6 @@
 """The base of every REST namespace, and the decoders of the routes that have no model.
 
-:class:`Namespace` holds the session's :class:`~comfy_async._http.HttpClient` and compiles
+:class:`Namespace` holds the session's :class:`~comfy_async._transport.http.HttpClient` and compiles
 routes by name. A route whose answer differs in shape between flavours picks its decoder by the
 route's path template (:meth:`Namespace._decoder`), so the choice stays data, not a branch.
 The module-level decoders here serve the free-form routes (lists of names, settings, frontend
@@ -16,8 +16,8 @@ import msgspec
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-    from comfy_async._http import HttpClient
-    from comfy_async._routes import CompiledRoute
+    from comfy_async._transport.http import HttpClient
+    from comfy_async._transport.routes import CompiledRoute
 
 __all__ = ["Namespace", "decode_any", "decode_dict", "decode_string_lists", "decode_strings"]
 
@@ -50,7 +50,7 @@ def decode_string_lists(buf: bytes) -> dict[str, list[str]]:
 
 
 class Namespace:
-    """A group of REST methods over one :class:`~comfy_async._http.HttpClient`."""
+    """A group of REST methods over one :class:`~comfy_async._transport.http.HttpClient`."""
 
     __slots__ = ("_http",)
 

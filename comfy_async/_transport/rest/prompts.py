@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from comfy_async._rest.namespace import Namespace
+from comfy_async._transport.rest.namespace import Namespace
 from comfy_async.errors import (
     ComfyError,
     ConfigurationError,
@@ -41,11 +41,11 @@ from comfy_async.models.queue import PromptInfo, decode_prompt_info
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
-    from comfy_async._exchange import Response
-    from comfy_async._http import HttpClient
-    from comfy_async._rest.history import History
-    from comfy_async._rest.jobs import Jobs
-    from comfy_async._rest.queue import Queue
+    from comfy_async._transport.exchange import Response
+    from comfy_async._transport.http import HttpClient
+    from comfy_async._transport.rest.history import History
+    from comfy_async._transport.rest.jobs import Jobs
+    from comfy_async._transport.rest.queue import Queue
 
 __all__ = ["Prompts", "new_prompt_id"]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from comfy_async._rest.namespace import Namespace
+from comfy_async._transport.rest.namespace import Namespace
 from comfy_async.models.queue import Queue as QueueModel
 from comfy_async.models.queue import decode_queue
 

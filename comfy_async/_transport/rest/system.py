@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from comfy_async._rest.namespace import (
+from comfy_async._transport.rest.namespace import (
     Namespace,
     decode_any,
     decode_dict,

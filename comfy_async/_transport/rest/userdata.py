@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from comfy_async._rest.namespace import Namespace, decode_any
+from comfy_async._transport.rest.namespace import Namespace, decode_any
 from comfy_async.models.userdata import (
     UserDataEntry,
     UserDataFile,
@@ -23,7 +23,7 @@ from comfy_async.models.userdata import Users as UsersModel
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from comfy_async._exchange import QueryValue
+    from comfy_async._transport.exchange import QueryValue
 
 __all__ = ["Settings", "UserData", "Users"]
 
