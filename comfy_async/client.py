@@ -260,6 +260,7 @@ class ComfyClient:
                 client_id=self.client_id,
                 options=self._http.options,
                 on_reconnect=self._on_reconnect,
+                events_broadcast=self.flavour == "cloud",
             )
         return live
 

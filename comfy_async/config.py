@@ -218,17 +218,28 @@ class ReconcilePolicy:
     running, and resets when the job emits an event. A job found nowhere on ``lost_after``
     consecutive checks is lost. ``enabled=False`` turns silent-job checks off (reconnect checks
     stay on).
+
+    A job attached from another client on a local server receives no events at all (ComfyUI
+    sends a prompt's events to its submitter only), so it is followed over HTTP instead: every
+    ``follow_every`` seconds at first, the interval growing by half each time the job is found
+    still queued or running, up to ``max_follow_every``. One queue read per check answers for
+    every followed job still queued or running; only a job that left the queue costs a lookup.
     """
 
     silent_after: float = DEFAULT_SILENT_JOB_CHECK
     max_silent_after: float = 300.0
     lost_after: int = 2
     enabled: bool = True
+    follow_every: float = 1.0
+    max_follow_every: float = 5.0
 
     def __post_init__(self) -> None:
         _check_positive("silent_after", self.silent_after, allow_none=False)
         if self.max_silent_after < self.silent_after:
             raise ConfigurationError("max_silent_after must not be below silent_after")
+        _check_positive("follow_every", self.follow_every, allow_none=False)
+        if self.max_follow_every < self.follow_every:
+            raise ConfigurationError("max_follow_every must not be below follow_every")
         if self.lost_after < 1:
             raise ConfigurationError(f"lost_after must be at least 1, got {self.lost_after!r}")
 

@@ -40,7 +40,7 @@ from comfy_async.job import Job, JobBackend, JobSnapshot
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
 
-    from comfy_async.config import ClientOptions
+    from comfy_async.config import ClientOptions, ReconcilePolicy
     from comfy_async.models.prompts import PromptResponse
 
 __all__ = ["LiveSession", "SessionBackend", "SubmitOptions"]
@@ -62,6 +62,15 @@ def step_weights(prompt: Mapping[str, object]) -> dict[str, float]:
         else:
             weights[node_id] = 1.0
     return weights
+
+
+def _follow_pace(policy: ReconcilePolicy) -> tuple[float, float]:
+    """The first and the longest interval between checks of a job that gets no events.
+
+    Never slower than a silent job's checks: a followed job has only these to learn its end.
+    """
+    first = min(policy.follow_every, policy.silent_after)
+    return first, max(first, min(policy.max_follow_every, policy.max_silent_after))
 
 
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -111,8 +120,12 @@ class LiveSession:
         options: ClientOptions,
         on_reconnect: Callable[[ReconnectInfo], Awaitable[None]] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        events_broadcast: bool = False,
     ) -> None:
         self.client_id = client_id
+        # Comfy Cloud sends every job's events to each socket of the account; a local server
+        # only to the submitter, so a job attached from elsewhere is followed over HTTP.
+        self._events_broadcast = events_broadcast
         self._backend = backend
         self._options = options
         self._clock = clock
@@ -125,6 +138,8 @@ class LiveSession:
         # Attached prompts may belong to other clients, whose events never reach this socket:
         # their silent end says nothing about the socket's health.
         self._attached: set[str] = set()
+        # Attached prompts that can receive no event here: checked at a running job's pace.
+        self._followed: set[str] = set()
         self._checks: dict[str, tuple[float, float]] = {}  # prompt id → (interval, next check)
         # When each job could next be due for a check (a heap, so a tick looks only at the jobs
         # whose time has come, not at every job in flight); stale entries are skipped.
@@ -187,6 +202,7 @@ class LiveSession:
     def _settled(self, job: Job) -> None:
         self._jobs.pop(job.prompt_id, None)
         self._attached.discard(job.prompt_id)
+        self._followed.discard(job.prompt_id)
         self._checks.pop(job.prompt_id, None)
         self._scheduled.pop(job.prompt_id, None)
         self.dispatcher.unregister(job.prompt_id)
@@ -194,6 +210,7 @@ class LiveSession:
     def _forget(self, job: Job) -> None:
         self._jobs.pop(job.prompt_id, None)
         self._attached.discard(job.prompt_id)
+        self._followed.discard(job.prompt_id)
         self._checks.pop(job.prompt_id, None)
         self._scheduled.pop(job.prompt_id, None)
         self.dispatcher.unregister(job.prompt_id, finished=False)
@@ -254,6 +271,11 @@ class LiveSession:
             return self._jobs[prompt_id]
         job = self._new_job(prompt_id, node_count=None, detach=True)
         self._attached.add(prompt_id)
+        if not self._events_broadcast:
+            follow = _follow_pace(self._options.reconcile)[0]
+            self._followed.add(prompt_id)
+            self._checks[prompt_id] = (follow, self._clock() + follow)
+            self._schedule_check(prompt_id, job)
         job._accepted(0, {})
         try:
             await self.connection.ensure_open()
@@ -279,7 +301,7 @@ class LiveSession:
 
     async def _watch_silent_jobs(self) -> None:
         policy = self._options.reconcile
-        tick = min(policy.silent_after / 4, 1.0)
+        tick = min(policy.silent_after / 4, _follow_pace(policy)[0] / 2, 1.0)
         while True:
             await asyncio.sleep(tick)
             self._fail_jobs_if_connection_gave_up()
@@ -296,7 +318,10 @@ class LiveSession:
         """Note the earliest time ``job`` can be due: its next check, and not while it talks."""
         silent = self._options.reconcile.silent_after
         next_check = self._checks.get(prompt_id, (silent, 0.0))[1]
-        when = max(next_check, job._last_event_at + silent)
+        if prompt_id in self._followed:
+            when = next_check  # it gets no events: its silence says nothing
+        else:
+            when = max(next_check, job._last_event_at + silent)
         self._scheduled[prompt_id] = when
         heapq.heappush(self._schedule, (when, prompt_id))
 
@@ -320,6 +345,8 @@ class LiveSession:
     def _due(self, prompt_id: str, job: Job, now: float) -> bool:
         next_check = self._checks.get(prompt_id, (0.0, 0.0))[1]
         silent = self._options.reconcile.silent_after
+        if prompt_id in self._followed:
+            return now >= next_check
         if job._last_event_at + silent > now:
             # it spoke recently: back to the base interval
             self._checks[prompt_id] = (silent, job._last_event_at + silent)
@@ -374,7 +401,11 @@ class LiveSession:
     def _back_off(self, job: Job) -> None:
         policy = self._options.reconcile
         interval, _ = self._checks.get(job.prompt_id, (policy.silent_after, 0.0))
-        interval = min(interval * 2, policy.max_silent_after)
+        if job.prompt_id in self._followed:
+            first, most = _follow_pace(policy)
+            interval = min(max(interval * 1.5, first), most)
+        else:
+            interval = min(interval * 2, policy.max_silent_after)
         self._checks[job.prompt_id] = (interval, self._clock() + interval)
         if job.prompt_id in self._jobs:
             self._schedule_check(job.prompt_id, job)

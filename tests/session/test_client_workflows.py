@@ -71,3 +71,35 @@ async def test_a_ui_export_is_converted_with_the_servers_catalogue(
     assert sent == expected
     with pytest.raises(WorkflowFormatError, match="API"):
         Workflow.from_dict(ui)  # without a catalogue it says how to export the API format
+
+
+async def test_a_prompt_attached_from_another_client_is_followed_at_a_running_pace() -> None:
+    """ComfyUI sends a prompt's events to its submitter only: an attached job is polled instead.
+
+    Client 1 submits four 2-second prompts and leaves; client 2 attaches to them. Each outcome
+    must arrive about as soon as the prompt ends (not after the 30 s silent-job check), and the
+    polling must cost one queue read per check for all of them, not one request per job.
+    """
+    async with FakeComfyServer(time_scale=1.0) as server:
+        async with ComfyClient(server.url) as first:
+            jobs = [await first.submit(sleeper(steps=8, delay=0.25), detach=True) for _ in range(4)]
+            prompt_ids = [job.prompt_id for job in jobs]
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        async with ComfyClient(server.url) as second:
+            attached = [await second.attach(prompt_id) for prompt_id in prompt_ids]
+            results = await asyncio.wait_for(
+                asyncio.gather(*(job.result() for job in attached)), timeout=25
+            )
+        elapsed = loop.time() - started
+    assert all(result.files for result in results)
+    # 4 prompts of 2 s run one after another: 8 s of work, then at most a check interval.
+    assert elapsed < 8 + 5 + 2, elapsed
+    lookups = sum(
+        count for key, count in server.request_counts.items() if "{" in key and "GET" in key
+    )
+    list_reads = server.request_counts["GET /jobs"] + server.request_counts["GET /queue"]
+    print(f"elapsed={elapsed:.2f}s {dict(server.request_counts)}")
+    # One lookup per job when it leaves the queue, a few more at most; never one per job per tick.
+    assert lookups <= 4 * 3, server.request_counts
+    assert 1 <= list_reads <= elapsed / 0.5 + 4, server.request_counts
