@@ -33,7 +33,7 @@ from comfy_async.events import (
 from comfy_async.job import Job, JobSnapshot, JobState
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Callable, Coroutine
 
 P = "33333333-3333-4333-8333-333333333333"
 IMAGE = {"images": [{"filename": "a_00001_.png", "subfolder": "", "type": "output"}]}
@@ -276,67 +276,45 @@ async def test_detached_timeout_leaves_the_server_job_alone(tasks: TaskSet) -> N
     assert not job.done()
 
 
-async def test_cancelling_the_awaiting_task_cancels_the_job(tasks: TaskSet) -> None:
+async def all_events(job: Job) -> list[Event]:
+    return [event async for event in job]
+
+
+async def latest_previews(job: Job) -> None:
+    async for _ in job.previews(latest_only=True):
+        pass
+
+
+async def cancel_while_waiting(consumer: Coroutine[object, object, object]) -> None:
+    """Start ``consumer``, let it wait for the job, then cancel its task."""
+    task = asyncio.create_task(consumer)
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.sleep(0.05)
+
+
+@pytest.mark.parametrize(
+    "consumer",
+    [Job.result, all_events, latest_previews],
+    ids=["awaiting", "iterating", "iterating-previews"],
+)
+async def test_cancelling_a_task_that_waits_for_the_job_cancels_it(
+    tasks: TaskSet, consumer: Callable[[Job], Coroutine[object, object, object]]
+) -> None:
     backend = ScriptedBackend(None)
     job = make_job(backend, tasks)
-    waiter = asyncio.create_task(job.result())
-    await asyncio.sleep(0.01)
-    waiter.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await waiter
-    await asyncio.sleep(0.05)
+    await cancel_while_waiting(consumer(job))
     assert backend.cancels == [False]  # it was pending: deleted from the queue
     with pytest.raises(JobCancelled):
         await job.result()
-
-
-async def test_cancelling_an_iterating_task_cancels_the_job(tasks: TaskSet) -> None:
-    backend = ScriptedBackend(None)
-    job = make_job(backend, tasks)
-
-    async def consume() -> list[Event]:
-        return [event async for event in job]
-
-    consumer = asyncio.create_task(consume())
-    await asyncio.sleep(0.01)
-    consumer.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await consumer
-    await asyncio.sleep(0.05)
-    assert backend.cancels == [False]  # it was pending: deleted from the queue
-    with pytest.raises(JobCancelled):
-        await job.result()
-
-
-async def test_cancelling_a_task_iterating_previews_cancels_the_job(tasks: TaskSet) -> None:
-    backend = ScriptedBackend(None)
-    job = make_job(backend, tasks)
-
-    async def consume() -> None:
-        async for _ in job.previews(latest_only=True):
-            pass
-
-    consumer = asyncio.create_task(consume())
-    await asyncio.sleep(0.01)
-    consumer.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await consumer
-    await asyncio.sleep(0.05)
-    assert backend.cancels == [False]
 
 
 async def test_cancelling_an_iterating_task_leaves_a_detached_job_alone(tasks: TaskSet) -> None:
     backend = ScriptedBackend(JobSnapshot(status="success"))
     job = make_job(backend, tasks, detach=True)
-
-    async def consume() -> list[Event]:
-        return [event async for event in job]
-
-    consumer = asyncio.create_task(consume())
-    await asyncio.sleep(0.01)
-    consumer.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await consumer
+    await cancel_while_waiting(all_events(job))
     run(job, START, SUCCESS, FINISHED)
     await job.result()
     assert backend.cancels == []
