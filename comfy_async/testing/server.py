@@ -249,6 +249,12 @@ class FakeComfyServer:
     # ------------------------------------------------------------------ public surface
 
     @property
+    def object_info(self) -> Mapping[str, Any]:
+        """The node catalogue this server serves, its loaders listing the model inventory."""
+        catalogue: Mapping[str, Any] = self._object_info
+        return catalogue
+
+    @property
     def validator(self) -> PromptValidator:
         """The graph validator (settable at any time; see ``comfy_async.testing.validation``)."""
         return self._validator
