@@ -11,17 +11,19 @@ from comfy_async.testing import FakeComfyServer
 
 #: A small workflow of the fake server's probe nodes (a real server needs your own export).
 PROBE_WORKFLOW = Path(__file__).parent / "workflows" / "probe_api.json"
+#: The standard SD 1.5 text-to-image workflow (the fake server holds its checkpoint).
+SD15_WORKFLOW = Path(__file__).parent / "workflows" / "sd15_txt2img_api.json"
 
 
-def arguments(description: str) -> argparse.ArgumentParser:
-    """The options every example shares."""
+def arguments(description: str, workflow: Path = PROBE_WORKFLOW) -> argparse.ArgumentParser:
+    """The options every example shares (``workflow``: the default of ``--workflow``)."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--url", help="a ComfyUI server (default: start the embedded fake one)")
     parser.add_argument(
         "--workflow",
         type=Path,
-        default=PROBE_WORKFLOW,
-        help="an API-format workflow (default: the probe workflow the fake server runs)",
+        default=workflow,
+        help=f"an API-format workflow (default: {workflow.name})",
     )
     return parser
 

@@ -10,13 +10,13 @@ import sys
 import time
 from collections.abc import Iterator
 
-from _server import arguments, server_url
+from _server import SD15_WORKFLOW, arguments, server_url
 
 from comfy_async import ComfyClient, Workflow
 
 
 async def main(argv: list[str] | None = None) -> int:
-    parser = arguments(__doc__ or "")
+    parser = arguments(__doc__ or "", workflow=SD15_WORKFLOW)
     parser.add_argument("--count", type=int, default=20)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--out", default="batch-output")

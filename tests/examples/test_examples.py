@@ -45,7 +45,9 @@ async def test_quickstart(capsys: pytest.CaptureFixture[str], in_tmp: Path) -> N
 async def test_batch(capsys: pytest.CaptureFixture[str], in_tmp: Path) -> None:
     assert await load("batch").main(["--count", "6", "--concurrency", "3"]) == 0
     assert "6/6 done" in capsys.readouterr().out
-    assert len(list((in_tmp / "batch-output").glob("*/example_*.png"))) == 6
+    saved = list((in_tmp / "batch-output").glob("*/ComfyUI_*.png"))
+    assert len(saved) == 6
+    assert len({path.read_bytes() for path in saved}) == 6  # many seeds, many images
 
 
 async def test_chat_bot(capsys: pytest.CaptureFixture[str]) -> None:
