@@ -9,6 +9,7 @@ Not imported by ``comfy_async`` itself; import it in tests::
 
 * :class:`FakeComfyServer` — the server (local or Cloud flavour), an async context manager.
 * :class:`Faults` — its fault knobs (``server.faults``) and frames to inject.
+* :func:`fake_fleet` — several servers at once, each with its own models, nodes and speed.
 * ``comfy_async.testing.models`` — the model inventory (``FakeComfyServer(models=…)``, a
   default one, and the models a workflow names), listed by the loaders' combo inputs.
 * :class:`NodeBehaviour` / :class:`BehaviourRegistry` — what simulated nodes do.
@@ -30,6 +31,7 @@ from comfy_async.testing.faults import (
     unknown_binary_frame,
     unknown_text_frame,
 )
+from comfy_async.testing.fleet import fake_fleet
 from comfy_async.testing.server import FakeComfyServer, PromptRecord
 from comfy_async.testing.validation import PromptValidator, TopLevelValidator, ValidationOutcome
 
@@ -42,6 +44,7 @@ __all__ = [
     "PromptValidator",
     "TopLevelValidator",
     "ValidationOutcome",
+    "fake_fleet",
     "malformed_binary_frame",
     "malformed_text_frame",
     "oversize_frame",

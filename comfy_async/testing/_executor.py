@@ -29,11 +29,13 @@ from comfy_async.protocol.frames import (
     encode_preview_with_metadata,
     encode_progress_text,
 )
+from comfy_async.testing._gpu import Gpu
 from comfy_async.testing._graph import execution_order, is_link, signatures
 from comfy_async.testing._hub import Target
 from comfy_async.testing._images import PREVIEW_JPEG, solid_png
 from comfy_async.testing._store import HistoryEntry, QueueItem
 from comfy_async.testing.behaviours import PREVIEW_METHODS
+from comfy_async.testing.models import folder_of
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -98,7 +100,13 @@ class Executor:
         cloud: bool,
         concurrency: int,
         log: Callable[[str], None],
+        gpu: Gpu | None = None,
+        speed: float = 1.0,
+        load_time: float = 0.0,
     ) -> None:
+        self.gpu = gpu or Gpu(24 * 1024**3)
+        self.speed = speed
+        self.load_time = load_time
         self.queue = queue
         self.history = history
         self.hub = hub
@@ -168,6 +176,10 @@ class Executor:
         self._emit(run, "execution_cached", cached_event)
         for node_id in cached:  # what cached nodes produced still feeds the nodes that run
             run.images[node_id] = self.cache[node_keys[node_id]].image
+            # A cached loader's model must still be in VRAM for the nodes that use it.
+            node = graph[node_id]
+            if isinstance(node, dict) and isinstance(node.get("inputs"), dict):
+                await self._load_models(str(node.get("class_type")), node["inputs"])
         success = False
         try:
             for node_id in execution_order(
@@ -274,6 +286,7 @@ class Executor:
         image = self._image_of(run, class_type, inputs, literals)
         if behaviour.error is not None:
             raise self._failed(run, node_id, class_type, inputs, behaviour)
+        await self._load_models(class_type, literals)
         await self._progress(run, node_id, class_type, behaviour)
         if behaviour.text:
             target = Target(user=item.user) if self.cloud else Target()
@@ -298,7 +311,7 @@ class Executor:
     async def _progress(
         self, run: _Run, node_id: str, class_type: str, behaviour: NodeBehaviour
     ) -> None:
-        duration = max(0.0, behaviour.duration * self.time_scale)
+        duration = max(0.0, behaviour.duration * self.time_scale / self.speed)
         if not behaviour.steps:
             await asyncio.sleep(duration)
             return
@@ -344,6 +357,13 @@ class Executor:
         if preview:
             legacy = _with_metadata(run.target, metadata=False) if run.has_client else run.target
             self.hub.send_binary(encode_preview_image(image, mime=preview), legacy)
+
+    async def _load_models(self, class_type: str, literals: dict[str, object]) -> None:
+        """A loader's models come into VRAM; each one not there costs ``load_time``."""
+        for name, value in literals.items():
+            folder = folder_of(class_type, name)
+            if folder is not None and isinstance(value, str) and self.gpu.use(folder, value):
+                await asyncio.sleep(max(0.0, self.load_time * self.time_scale / self.speed))
 
     def _image_of(
         self, run: _Run, class_type: str, inputs: dict[str, object], literals: dict[str, object]

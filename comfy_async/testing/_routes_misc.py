@@ -12,6 +12,7 @@ Handlers only touch the :class:`~comfy_async.testing._context.ServerContext` the
 
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 import uuid
@@ -73,7 +74,12 @@ def misc_routes(ctx: ServerContext) -> list[RouteSpec]:
         return json_response({name: node} if node is not None else {})
 
     async def system_stats(_: web.Request) -> web.Response:
-        return json_response(info["system_stats"])
+        stats = copy.deepcopy(info["system_stats"])
+        used = ctx.executor.gpu.used
+        for device in stats.get("devices", []):
+            total = int(device.get("vram_total", 0))
+            device["vram_free"] = device["torch_vram_free"] = max(0, total - used)
+        return json_response(stats)
 
     async def features(_: web.Request) -> web.Response:
         return json_response(ctx.features)

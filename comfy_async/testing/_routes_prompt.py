@@ -209,7 +209,13 @@ def prompt_routes(ctx: ServerContext, record: type[PromptRecord]) -> list[RouteS
                 ctx.history.delete({str(i) for i in body["delete"]})
         return empty()
 
-    async def post_free(_: web.Request) -> web.Response:
+    async def post_free(request: web.Request) -> web.Response:
+        try:
+            body = await _json_body(request)
+        except ValueError:
+            body = {}
+        if isinstance(body, dict) and body.get("unload_models"):
+            ctx.executor.gpu.unload_all()
         return empty()
 
     def v2(entry: HistoryEntry, *, full: bool) -> dict[str, object]:

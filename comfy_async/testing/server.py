@@ -45,6 +45,7 @@ from comfy_async.testing._cloud import SignedOrigin, auth_middleware, view_redir
 from comfy_async.testing._context import ServerContext
 from comfy_async.testing._executor import Executor
 from comfy_async.testing._files import FileStore
+from comfy_async.testing._gpu import Gpu
 from comfy_async.testing._hub import Hub
 from comfy_async.testing._responses import empty, text
 from comfy_async.testing._routes_misc import misc_routes
@@ -153,6 +154,12 @@ class FakeComfyServer:
         models: the model inventory, folder → file names (default:
             :data:`~comfy_async.testing.models.DEFAULT_MODELS`); served by ``/models/{folder}``
             and listed by every loader's combo input, so validation accepts exactly these.
+        speed: how fast this box is: every node takes ``duration / speed`` (a 2.0 server runs
+            twice as fast), model loads included; a mixed fleet is a few servers of each.
+        load_time: seconds a model not in VRAM takes to load (before ``time_scale``/``speed``).
+        vram_budget: bytes of VRAM for warm models; the least recently used model is evicted to
+            make room (``/free`` with ``unload_models`` unloads all). :attr:`warm_models` and
+            :attr:`model_loads` show the state; ``/system_stats`` reports the VRAM in use.
         time_scale: multiplies every simulated duration (``0`` runs as fast as possible).
         behaviours: ``class_type`` → behaviour registrations (see ``behaviours``).
         node_durations: ``class_type`` → seconds, overriding only the duration.
@@ -185,6 +192,9 @@ class FakeComfyServer:
         api_key: str | None = None,
         object_info: str | Path | Mapping[str, object] | None = None,
         models: ModelInventory | None = None,
+        speed: float = 1.0,
+        load_time: float = 0.0,
+        vram_budget: int = 24 * 1024**3,
         time_scale: float = 1.0,
         behaviours: Mapping[str, BehaviourSource] | None = None,
         node_durations: Mapping[str, float] | None = None,
@@ -216,6 +226,13 @@ class FakeComfyServer:
         )
         self._object_info_bytes, self._object_info = _catalogue(object_info, self.models)
         self.time_scale = time_scale
+        if speed <= 0:
+            raise ConfigurationError(f"speed must be positive, got {speed!r}")
+        if load_time < 0:
+            raise ConfigurationError(f"load_time must not be negative, got {load_time!r}")
+        self.speed = speed
+        self.load_time = load_time
+        self._gpu = Gpu(vram_budget)
         self.behaviours = BehaviourRegistry(
             self._object_info, default_duration=default_duration, sampler_duration=sampler_duration
         )
@@ -247,6 +264,16 @@ class FakeComfyServer:
         self._origin: SignedOrigin | None = None
 
     # ------------------------------------------------------------------ public surface
+
+    @property
+    def warm_models(self) -> list[tuple[str, str]]:
+        """The models in VRAM as ``(folder, name)``, least recently used first."""
+        return self._gpu.warm
+
+    @property
+    def model_loads(self) -> int:
+        """How many cold model loads this server has made."""
+        return self._gpu.loads
 
     @property
     def object_info(self) -> Mapping[str, Any]:
@@ -417,6 +444,9 @@ class FakeComfyServer:
             cloud=self.cloud,
             concurrency=self.cloud_concurrency,
             log=lambda line: holder[0].log(line),  # noqa: PLW0108 - bound later
+            gpu=self._gpu,
+            speed=self.speed,
+            load_time=self.load_time,
         )
         ctx = ServerContext(
             cloud=self.cloud,
