@@ -68,9 +68,10 @@ async def test_a_faster_server_and_a_warm_model_take_less_time() -> None:
             await comfy.run(with_checkpoint("v1-5-pruned-emaonly.safetensors", seed), timeout=60)
             return time.perf_counter() - started
 
-    async with fake_fleet(
-        {"speed": 1.0}, {"speed": 4.0}, time_scale=0.1, load_time=4.0
-    ) as (slow, fast):
+    async with fake_fleet({"speed": 1.0}, {"speed": 4.0}, time_scale=0.1, load_time=4.0) as (
+        slow,
+        fast,
+    ):
         cold_slow = await timed(slow, 1)  # 0.4 s load + 0.1 s sampler
         warm_slow = await timed(slow, 2)  # 0.1 s sampler
         cold_fast = await timed(fast, 1)  # a quarter of the cold slow run
