@@ -9,6 +9,8 @@ Not imported by ``comfy_async`` itself; import it in tests::
 
 * :class:`FakeComfyServer` — the server (local or Cloud flavour), an async context manager.
 * :class:`Faults` — its fault knobs (``server.faults``) and frames to inject.
+* ``comfy_async.testing.models`` — the model inventory (``FakeComfyServer(models=…)``, a
+  default one, and the models a workflow names), listed by the loaders' combo inputs.
 * :class:`NodeBehaviour` / :class:`BehaviourRegistry` — what simulated nodes do.
 * :class:`PromptValidator` / :class:`TopLevelValidator` / :class:`ValidationOutcome` — the seam
   that accepts or rejects submitted graphs.

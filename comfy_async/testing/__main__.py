@@ -13,9 +13,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
+import json
 import signal
 import sys
+from pathlib import Path
 
+from comfy_async.errors import ConfigurationError
+from comfy_async.testing.models import (
+    DEFAULT_MODELS,
+    merge_inventories,
+    models_named_by,
+    parse_models,
+)
 from comfy_async.testing.server import FakeComfyServer
 
 __all__ = ["main", "parse_args"]
@@ -51,7 +61,37 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="CLASS=SECONDS",
         help="duration of one node class (repeatable)",
     )
+    parser.add_argument(
+        "--models",
+        action="append",
+        default=[],
+        metavar="FOLDER=NAME[,NAME…]",
+        help="the model files of a folder, replacing the default list (repeatable)",
+    )
+    parser.add_argument(
+        "--models-from",
+        action="append",
+        default=[],
+        metavar="WORKFLOW.json",
+        help="also hold every model this API-format workflow names (repeatable)",
+    )
     return parser.parse_args(argv)
+
+
+def _inventory(args: argparse.Namespace) -> dict[str, tuple[str, ...]]:
+    """The default inventory, with the folders --models names replaced, plus --models-from."""
+    inventory: dict[str, tuple[str, ...]] = dict(DEFAULT_MODELS)
+    given = merge_inventories(*(parse_models(text) for text in args.models))
+    inventory.update(given)
+    for path in args.models_from:
+        try:
+            prompt = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise ConfigurationError(f"cannot read the workflow {path}: {error}") from None
+        if not isinstance(prompt, dict):
+            raise ConfigurationError(f"{path} is not an API-format workflow")
+        inventory = merge_inventories(inventory, models_named_by(prompt))
+    return inventory
 
 
 async def _serve(args: argparse.Namespace) -> None:
@@ -61,6 +101,7 @@ async def _serve(args: argparse.Namespace) -> None:
         port=args.port,
         api_key=args.api_key,
         object_info=args.object_info,
+        models=_inventory(args),
         time_scale=args.time_scale,
         node_durations=dict(args.node_duration),
     )
@@ -82,8 +123,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         asyncio.run(_serve(args))
-    except ValueError as exc:
+    except (ValueError, ConfigurationError) as exc:
         print(f"error: {exc}", file=sys.stderr)  # noqa: T201
+        return 2
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        print(  # noqa: T201
+            f"error: port {args.port} on {args.host} is in use (another server?); "
+            "pick another with --port N, or --port 0 for a free one",
+            file=sys.stderr,
+        )
         return 2
     return 0
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections import Counter
+    from collections.abc import Mapping
 
     from comfy_async.testing._executor import Executor
     from comfy_async.testing._files import FileStore
@@ -48,6 +49,7 @@ class ServerContext:
     behaviours: BehaviourRegistry
     prompt_posts: list[PromptRecord]
     request_counts: Counter[str]
+    models: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     user: str = "default"
     logs: list[dict[str, str]] = field(default_factory=list)
     settings: dict[str, object] = field(default_factory=dict)

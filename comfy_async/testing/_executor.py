@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import zlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -165,6 +166,8 @@ class Executor:
         cached_event = {"nodes": cached, "prompt_id": item.prompt_id, "timestamp": now_ms()}
         messages.append(["execution_cached", cached_event])
         self._emit(run, "execution_cached", cached_event)
+        for node_id in cached:  # what cached nodes produced still feeds the nodes that run
+            run.images[node_id] = self.cache[node_keys[node_id]].image
         success = False
         try:
             for node_id in execution_order(
@@ -268,13 +271,7 @@ class Executor:
             run.executed.append(node_id)
             return
         behaviour = self.behaviours.resolve(class_type, literals)
-        image = next((run.images[v[0]] for v in links if v[0] in run.images), None)
-        if image is None:
-            image = (
-                _int(literals.get("width"), 64),
-                _int(literals.get("height"), 64),
-                _int(literals.get("color"), 0),
-            )
+        image = self._image_of(run, class_type, inputs, literals)
         if behaviour.error is not None:
             raise self._failed(run, node_id, class_type, inputs, behaviour)
         await self._progress(run, node_id, class_type, behaviour)
@@ -347,6 +344,52 @@ class Executor:
         if preview:
             legacy = _with_metadata(run.target, metadata=False) if run.has_client else run.target
             self.hub.send_binary(encode_preview_image(image, mime=preview), legacy)
+
+    def _image_of(
+        self, run: _Run, class_type: str, inputs: dict[str, object], literals: dict[str, object]
+    ) -> tuple[int, int, int]:
+        """The image a node produces: size from its picture input, colour from what it depends on.
+
+        Outputs are a deterministic function of the inputs, as a real server's are: a simulated
+        node (one without a registered behaviour) that is not an output node draws a colour from
+        its literal inputs (seed, prompt text, sizes…) and the colours upstream, so a new seed or
+        prompt gives a new image and an identical prompt the same one. Its size comes from the
+        input that carries the picture (``samples``, ``latent_image``, ``image``…), else from its
+        own ``width``/``height``. Nodes with a behaviour, output nodes and ``color`` inputs pass
+        their colour through unchanged.
+        """
+        upstream = {
+            name: run.images[value[0]]
+            for name, value in inputs.items()
+            if is_link(value) and value[0] in run.images
+        }
+        picture = next((upstream[name] for name in _PICTURE_INPUTS if name in upstream), None)
+        if picture is None and upstream:
+            picture = next(iter(upstream.values()))
+        if "width" in literals and "height" in literals:
+            width, height = _int(literals.get("width"), 64), _int(literals.get("height"), 64)
+        elif picture is not None:
+            width, height = picture[0], picture[1]
+        else:
+            width, height = 64, 64
+        if "color" in literals:
+            colour = _int(literals.get("color"), 0)
+        elif picture is not None and (
+            self.behaviours.is_registered(class_type) or self.behaviours.is_output_node(class_type)
+        ):
+            colour = picture[2]
+        elif self.behaviours.is_registered(class_type) and picture is None:
+            colour = 0
+        else:
+            fingerprint = repr(
+                (
+                    class_type,
+                    sorted(literals.items()),
+                    sorted((k, v[2]) for k, v in upstream.items()),
+                )
+            )
+            colour = zlib.crc32(fingerprint.encode()) & 0xFFFFFF
+        return width, height, colour
 
     def _make_ui(
         self, behaviour: NodeBehaviour, literals: dict[str, object], image: tuple[int, int, int]
@@ -427,6 +470,10 @@ class Executor:
             "current_inputs": [],
             "current_outputs": [],
         }
+
+
+#: The inputs that carry a node's picture, in order of preference (its size comes from there).
+_PICTURE_INPUTS = ("samples", "latent_image", "latent", "pixels", "image", "images")
 
 
 def _with_metadata(target: Target, *, metadata: bool) -> Target:

@@ -88,7 +88,8 @@ def misc_routes(ctx: ServerContext) -> list[RouteSpec]:
         return json_response(folders)
 
     async def models_folder(request: web.Request) -> web.Response:
-        return json_response([]) if request.match_info["folder"] in folders else empty(404)
+        folder = request.match_info["folder"]
+        return json_response(list(ctx.models.get(folder, ()))) if folder in folders else empty(404)
 
     async def experiment_models(_: web.Request) -> web.Response:
         if ctx.cloud:
@@ -101,7 +102,10 @@ def misc_routes(ctx: ServerContext) -> list[RouteSpec]:
         )
 
     async def experiment_models_folder(request: web.Request) -> web.Response:
-        return json_response([]) if request.match_info["folder"] in extensions else empty(404)
+        folder = request.match_info["folder"]
+        if folder not in extensions:
+            return empty(404)
+        return json_response([{"name": n, "pathIndex": 0} for n in ctx.models.get(folder, ())])
 
     async def experiment_models_preview(request: web.Request) -> web.Response:
         if request.match_info["folder"] not in extensions:

@@ -167,6 +167,10 @@ class BehaviourRegistry:
         """Override only the duration of ``class_type`` (before ``time_scale``)."""
         self._durations[class_type] = seconds
 
+    def is_registered(self, class_type: str) -> bool:
+        """Whether ``class_type`` has a registered behaviour (else one derived from its schema)."""
+        return class_type in self._sources
+
     def is_output_node(self, class_type: str) -> bool:
         """Whether ``object_info`` marks ``class_type`` as an output node."""
         info = self._object_info.get(class_type)

@@ -40,6 +40,7 @@ import orjson
 from aiohttp import web
 
 from comfy_async._graph.validation import CatalogueValidator
+from comfy_async.errors import ConfigurationError
 from comfy_async.testing._cloud import SignedOrigin, auth_middleware, view_redirect
 from comfy_async.testing._context import ServerContext
 from comfy_async.testing._executor import Executor
@@ -52,6 +53,12 @@ from comfy_async.testing._specs import Handler, PromptRecord, RouteSpec
 from comfy_async.testing._store import History, PromptQueue
 from comfy_async.testing.behaviours import BehaviourRegistry
 from comfy_async.testing.faults import Faults
+from comfy_async.testing.models import (
+    DEFAULT_MODELS,
+    ModelInventory,
+    check_inventory,
+    with_inventory,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -81,6 +88,33 @@ def _load_object_info(source: str | Path | Mapping[str, object] | None) -> tuple
         return raw, _parse_json(raw)
     # json, not orjson: custom nodes publish integer bounds beyond 64 bits (§4.6)
     return json.dumps(source).encode(), dict(source)
+
+
+_DEFAULT_CATALOGUE: tuple[bytes, Any] | None = None
+
+
+def _catalogue(
+    source: str | Path | Mapping[str, object] | None, models: Mapping[str, tuple[str, ...]]
+) -> tuple[bytes, Any]:
+    """The ``/object_info`` a server serves: ``source`` with its loaders listing ``models``."""
+    global _DEFAULT_CATALOGUE  # noqa: PLW0603 - built once per process, read-only after
+    default = source is None and models == dict(DEFAULT_MODELS)
+    if default and _DEFAULT_CATALOGUE is not None:
+        return _DEFAULT_CATALOGUE
+    try:
+        _, parsed = _load_object_info(source)
+    except OSError as error:
+        raise ConfigurationError(f"cannot read the object_info file {source}: {error}") from None
+    except ValueError as error:
+        raise ConfigurationError(f"the object_info {source} is not JSON: {error}") from None
+    if not isinstance(parsed, dict):
+        raise ConfigurationError("an object_info maps node class names to their schemas")
+    listed = with_inventory(parsed, models)
+    # json, not orjson: custom nodes publish integer bounds beyond 64 bits (§4.6)
+    built = (json.dumps(listed).encode(), listed)
+    if default:
+        _DEFAULT_CATALOGUE = built
+    return built
 
 
 def _parse_json(raw: bytes) -> Any:
@@ -116,6 +150,9 @@ class FakeComfyServer:
         api_key: the Cloud key (required on Cloud; a random one when ``None``).
         object_info: the node catalogue: a path (``.json`` or ``.json.gz``), a mapping, or
             ``None`` for the recorded real-server catalogue (890 classes incl. probe nodes).
+        models: the model inventory, folder → file names (default:
+            :data:`~comfy_async.testing.models.DEFAULT_MODELS`); served by ``/models/{folder}``
+            and listed by every loader's combo input, so validation accepts exactly these.
         time_scale: multiplies every simulated duration (``0`` runs as fast as possible).
         behaviours: ``class_type`` → behaviour registrations (see ``behaviours``).
         node_durations: ``class_type`` → seconds, overriding only the duration.
@@ -147,6 +184,7 @@ class FakeComfyServer:
         port: int = 0,
         api_key: str | None = None,
         object_info: str | Path | Mapping[str, object] | None = None,
+        models: ModelInventory | None = None,
         time_scale: float = 1.0,
         behaviours: Mapping[str, BehaviourSource] | None = None,
         node_durations: Mapping[str, float] | None = None,
@@ -171,8 +209,12 @@ class FakeComfyServer:
         self.host = host
         self._port = port
         self.api_key = api_key or ("fake-" + secrets.token_hex(8))
-        self._object_info_bytes, self._object_info = _load_object_info(object_info)
         self._info = _server_info()
+        #: The model inventory: folder → file names (see :mod:`comfy_async.testing.models`).
+        self.models = check_inventory(
+            DEFAULT_MODELS if models is None else models, self._info["model_folders"]
+        )
+        self._object_info_bytes, self._object_info = _catalogue(object_info, self.models)
         self.time_scale = time_scale
         self.behaviours = BehaviourRegistry(
             self._object_info, default_duration=default_duration, sampler_duration=sampler_duration
@@ -205,6 +247,12 @@ class FakeComfyServer:
         self._origin: SignedOrigin | None = None
 
     # ------------------------------------------------------------------ public surface
+
+    @property
+    def object_info(self) -> Mapping[str, Any]:
+        """The node catalogue this server serves, its loaders listing the model inventory."""
+        catalogue: Mapping[str, Any] = self._object_info
+        return catalogue
 
     @property
     def validator(self) -> PromptValidator:
@@ -388,6 +436,7 @@ class FakeComfyServer:
             behaviours=self.behaviours,
             prompt_posts=self.prompt_posts,
             request_counts=self.request_counts,
+            models=self.models,
         )
         holder.append(ctx)
 

@@ -233,7 +233,7 @@ async def test_stats_free_and_models(cli, comfy_server) -> None:
     assert "checkpoints" in folders.out.splitlines()
     assert "loras" in (await cli("models", "--json")).json()
     files = await cli("models", "checkpoints", "--json")
-    assert files.json() == []
+    assert files.json() == sorted(comfy_server.models["checkpoints"])
     unknown = await cli("models", "no-such-folder")
     assert unknown.code == ExitCode.FAILED
     assert unknown.err.startswith("error: HTTP 404")

@@ -36,7 +36,8 @@ FLAGS = json.dumps({"type": "feature_flags", "data": {"supports_preview_metadata
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeComfyServer]:
-    async with FakeComfyServer(time_scale=0.05, seed=1) as server:
+    # The recorded server held no model files: neither does this one.
+    async with FakeComfyServer(time_scale=0.05, seed=1, models={}) as server:
         yield server
 
 
