@@ -21,7 +21,7 @@ export UV_PYTHON := $(PYTHON)
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_NO_CONFIG := 1
 
-.PHONY: test demo lint typecheck typecheck-lowest pytest bench upgrade lock clean
+.PHONY: test docs demo lint typecheck typecheck-lowest pytest bench upgrade lock clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -32,9 +32,14 @@ $(STAMP): pyproject.toml uv.lock | $(UV)
 	rm -f $(BENCH_STAMP)
 	touch $(STAMP)
 
-## The whole test suite: lint, strict typing (newest and oldest supported releases), then pytest
+## The whole test suite: lint, strict typing (newest and oldest supported releases), the docs
+## build, then pytest
 ## (slow chaos tests included).
-test: lint typecheck typecheck-lowest pytest
+test: lint typecheck typecheck-lowest docs pytest
+
+## The documentation site, built with warnings as errors into site/.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet --site-dir site
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
@@ -86,4 +91,4 @@ upgrade: | $(UV)
 	$(MAKE) test
 
 clean:
-	rm -rf $(VENV) $(LOWEST) $(TOOLS) build dist .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) $(LOWEST) $(TOOLS) build dist site .mypy_cache .ruff_cache .pytest_cache .hypothesis

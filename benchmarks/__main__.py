@@ -154,6 +154,7 @@ def write_page(reports: list[Report], total: float, *, quick: bool, chart: bool)
     lines += [
         "## How to reproduce",
         "",
+        "<!-- illustrative -->",
         "```sh",
         "make bench                      # creates .venv, installs the package, runs everything",
         "# or, in the project's environment (pip install -e '.[dev,bench]'):",

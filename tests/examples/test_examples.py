@@ -20,6 +20,7 @@ def load(name: str) -> ModuleType:
         assert spec is not None
         assert spec.loader is not None
         module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # dataclasses look their module up while building
         spec.loader.exec_module(module)
         return module
     finally:
