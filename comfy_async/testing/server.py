@@ -62,7 +62,7 @@ from comfy_async.testing.models import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
     from types import TracebackType
 
     from comfy_async.testing.behaviours import BehaviourSource
@@ -94,22 +94,40 @@ def _load_object_info(source: str | Path | Mapping[str, object] | None) -> tuple
 _DEFAULT_CATALOGUE: tuple[bytes, Any] | None = None
 
 
-def _catalogue(
-    source: str | Path | Mapping[str, object] | None, models: Mapping[str, tuple[str, ...]]
-) -> tuple[bytes, Any]:
-    """The ``/object_info`` a server serves: ``source`` with its loaders listing ``models``."""
-    global _DEFAULT_CATALOGUE  # noqa: PLW0603 - built once per process, read-only after
-    default = source is None and models == dict(DEFAULT_MODELS)
-    if default and _DEFAULT_CATALOGUE is not None:
-        return _DEFAULT_CATALOGUE
+def _read_catalogue(source: str | Path | Mapping[str, object] | None) -> dict[str, Any]:
     try:
         _, parsed = _load_object_info(source)
     except OSError as error:
         raise ConfigurationError(f"cannot read the object_info file {source}: {error}") from None
     except ValueError as error:
         raise ConfigurationError(f"the object_info {source} is not JSON: {error}") from None
-    if not isinstance(parsed, dict):
-        raise ConfigurationError("an object_info maps node class names to their schemas")
+    if not isinstance(parsed, dict) or not all(isinstance(v, dict) for v in parsed.values()):
+        where = f" {source}" if isinstance(source, (str, Path)) else ""
+        raise ConfigurationError(
+            f"the object_info{where} is not a mapping of node class names to their schemas"
+        )
+    return parsed
+
+
+def _catalogue(
+    source: str | Path | Mapping[str, object] | None,
+    models: Mapping[str, tuple[str, ...]],
+    extra: Sequence[str | Path | Mapping[str, object]] = (),
+) -> tuple[bytes, Any]:
+    """The ``/object_info`` a server serves: ``source`` plus ``extra``, loaders listing ``models``.
+
+    Each ``extra`` catalogue (a custom node pack's dump, say) adds its classes, replacing a
+    class of the same name.
+    """
+    global _DEFAULT_CATALOGUE  # noqa: PLW0603 - built once per process, read-only after
+    default = source is None and not extra and models == dict(DEFAULT_MODELS)
+    if default and _DEFAULT_CATALOGUE is not None:
+        return _DEFAULT_CATALOGUE
+    parsed = _read_catalogue(source)
+    if extra:
+        parsed = dict(parsed)
+        for more in extra:
+            parsed.update(_read_catalogue(more))
     listed = with_inventory(parsed, models)
     # json, not orjson: custom nodes publish integer bounds beyond 64 bits (§4.6)
     built = (json.dumps(listed).encode(), listed)
@@ -151,6 +169,9 @@ class FakeComfyServer:
         api_key: the Cloud key (required on Cloud; a random one when ``None``).
         object_info: the node catalogue: a path (``.json`` or ``.json.gz``), a mapping, or
             ``None`` for the recorded real-server catalogue (890 classes incl. probe nodes).
+        extra_nodes: more catalogues (paths or mappings, e.g. a custom node pack's
+            ``/object_info``) whose classes are added to ``object_info``, so a workflow using
+            them runs; a class without a registered behaviour is simulated from its schema.
         models: the model inventory, folder → file names (default:
             :data:`~comfy_async.testing.models.DEFAULT_MODELS`); served by ``/models/{folder}``
             and listed by every loader's combo input, so validation accepts exactly these.
@@ -191,6 +212,7 @@ class FakeComfyServer:
         port: int = 0,
         api_key: str | None = None,
         object_info: str | Path | Mapping[str, object] | None = None,
+        extra_nodes: Sequence[str | Path | Mapping[str, object]] = (),
         models: ModelInventory | None = None,
         speed: float = 1.0,
         load_time: float = 0.0,
@@ -224,7 +246,9 @@ class FakeComfyServer:
         self.models = check_inventory(
             DEFAULT_MODELS if models is None else models, self._info["model_folders"]
         )
-        self._object_info_bytes, self._object_info = _catalogue(object_info, self.models)
+        self._object_info_bytes, self._object_info = _catalogue(
+            object_info, self.models, extra_nodes
+        )
         self.time_scale = time_scale
         if speed <= 0:
             raise ConfigurationError(f"speed must be positive, got {speed!r}")
