@@ -67,7 +67,7 @@ class _Picture(NamedTuple):
     width: int
     height: int
     colour: int
-    count: int = 1
+    batch: int = 1
 
 
 @dataclass(slots=True)
@@ -406,9 +406,9 @@ class Executor:
         else:
             width, height = 64, 64
         if "batch_size" in literals:
-            count = max(1, min(_int(literals.get("batch_size"), 1), MAX_BATCH))
+            batch = max(1, min(_int(literals.get("batch_size"), 1), MAX_BATCH))
         else:
-            count = picture.count if picture is not None else 1
+            batch = picture.batch if picture is not None else 1
         if "color" in literals:
             colour = _int(literals.get("color"), 0)
         elif picture is not None and (
@@ -426,7 +426,7 @@ class Executor:
                 )
             )
             colour = zlib.crc32(fingerprint.encode()) & 0xFFFFFF
-        return _Picture(width, height, colour, count)
+        return _Picture(width, height, colour, batch)
 
     def _make_ui(
         self, behaviour: NodeBehaviour, literals: dict[str, object], image: _Picture
@@ -438,7 +438,7 @@ class Executor:
             return {"text": [value]}
         if behaviour.output in {"save", "preview"}:
             refs = []
-            for index in range(image.count):  # a batch: one file each, each its own colour
+            for index in range(image.batch):  # a batch: one file each, each its own colour
                 colour = (image.colour + index * _BATCH_COLOUR_STEP) & 0xFFFFFF
                 png = solid_png(image.width, image.height, colour)
                 if behaviour.output == "save":
