@@ -42,6 +42,7 @@ from comfy_async.errors import (
     JobLost,
     JobTimeout,
     MessageError,
+    NoCapableServerError,
     NotFoundError,
     PayloadTooLargeError,
     PaymentRequiredError,
@@ -75,10 +76,10 @@ if TYPE_CHECKING:
     from comfy_async.catalogue import Catalogue
     from comfy_async.client import ComfyClient
     from comfy_async.job import Job, JobProgress, JobResult
+    from comfy_async.pool import ComfyPool, PoolServer
     from comfy_async.workflow import Problem, Workflow
 
 __all__ = [
-    "USE_CLIENT_DEFAULT",
     "AmbiguousNodeError",
     "AuthenticationError",
     "Backoff",
@@ -89,6 +90,7 @@ __all__ = [
     "ClientOptions",
     "ComfyClient",
     "ComfyError",
+    "ComfyPool",
     "ConfigurationError",
     "ConflictError",
     "ConnectError",
@@ -109,10 +111,12 @@ __all__ = [
     "JobResult",
     "JobTimeout",
     "MessageError",
+    "NoCapableServerError",
     "NotFoundError",
     "PayloadTooLargeError",
     "PaymentRequiredError",
     "PermissionDeniedError",
+    "PoolServer",
     "Problem",
     "PromptValidationError",
     "ProtocolError",
@@ -127,6 +131,7 @@ __all__ = [
     "StreamLimits",
     "Timeouts",
     "TransportError",
+    "USE_CLIENT_DEFAULT",
     "UnknownInputError",
     "UnknownNodeError",
     "UnsafeError",
@@ -151,6 +156,8 @@ _LAZY = {
     "Problem": "comfy_async.workflow",
     "Workflow": "comfy_async.workflow",
     "ComfyClient": "comfy_async.client",
+    "ComfyPool": "comfy_async.pool",
+    "PoolServer": "comfy_async.pool",
     "ConnectionState": "comfy_async._live.connection",
     "Job": "comfy_async.job",
     "JobProgress": "comfy_async.job",

@@ -109,8 +109,10 @@ class JobSnapshot:
 class JobBackend(Protocol):
     """The server operations a job needs (HTTP on a ComfyUI server; another backend may differ)."""
 
-    finish_marker: bool
-    """Whether the server sends the finish marker after writing history."""
+    @property
+    def finish_marker(self) -> bool:
+        """Whether the server sends the finish marker after writing history."""
+        ...
 
     async def lookup(self, prompt_id: str) -> JobSnapshot | None:
         """Return what the server says about the job, or ``None`` if it is found nowhere."""

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from comfy_async.config import ClientOptions, ReconcilePolicy
     from comfy_async.models.prompts import PromptResponse
 
-__all__ = ["LiveSession", "SessionBackend", "SubmitOptions"]
+__all__ = ["LiveSession", "SessionBackend", "SubmitOptions", "checked_prompt_id"]
 
 logger = logging.getLogger("comfy_async.session")
 
@@ -74,6 +74,22 @@ def _follow_pace(policy: ReconcilePolicy) -> tuple[float, float]:
 
 
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def checked_prompt_id(prompt_id: str | None) -> str:
+    """``prompt_id``, or a fresh one; refused unless a canonical lowercase uuid.
+
+    Raises:
+        ConfigurationError: not in the form the server requires.
+
+    """
+    if prompt_id is None:
+        return new_prompt_id()
+    if not _CANONICAL_UUID.fullmatch(prompt_id):
+        raise ConfigurationError(
+            f"prompt_id {prompt_id!r} is not a canonical lowercase uuid (the server refuses it)"
+        )
+    return prompt_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +182,11 @@ class LiveSession:
         return ConnectionState.IDLE if self._connection is None else self._connection.state
 
     @property
+    def backend(self) -> SessionBackend:
+        """The server operations the session's jobs use."""
+        return self._backend
+
+    @property
     def jobs(self) -> Mapping[str, Job]:
         """The jobs in flight, by prompt id."""
         return self._jobs
@@ -240,11 +261,7 @@ class LiveSession:
         Cancelling the caller while the POST is in flight removes the registration and cancels
         the prompt on the server if it was queued (unless ``detach``), so nothing runs unseen.
         """
-        prompt_id = prompt_id or new_prompt_id()
-        if not _CANONICAL_UUID.fullmatch(prompt_id):
-            raise ConfigurationError(
-                f"prompt_id {prompt_id!r} is not a canonical lowercase uuid (the server refuses it)"
-            )
+        prompt_id = checked_prompt_id(prompt_id)
         job = self._new_job(
             prompt_id, node_count=len(prompt), node_weights=step_weights(prompt), detach=detach
         )
@@ -267,6 +284,11 @@ class LiveSession:
             job._placed(self.server)
         self._track(job)
         await self._post(job, prompt, options, abandon=True)
+
+    def ended(self, job: Job) -> None:
+        """An adopted job ended: stop following it (its late events are dropped)."""
+        if self._jobs.get(job.prompt_id) is job:
+            self._settled(job)
 
     def release(self, job: Job) -> None:
         """Stop following ``job`` here without ending it (its maker moves it elsewhere)."""

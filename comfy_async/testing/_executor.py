@@ -133,6 +133,11 @@ class Executor:
         self.current_client: str | None = None
         self.last_node: str | None = None
         self._workers: list[asyncio.Task[None]] = []
+        self._running = asyncio.Event()  # cleared while the box is frozen (``pause``)
+        self._running.set()
+        #: Every prompt that ended here, in order: ``(prompt_id, "success" | "error" |
+        #: "interrupted")`` (the server keeps the list across restarts).
+        self.finished: list[tuple[str, str]] = []
 
     def start(self) -> None:
         """Start the worker tasks."""
@@ -155,9 +160,18 @@ class Executor:
                 run.interrupted = hit = True
         return hit
 
+    def pause(self) -> None:
+        """Freeze: start nothing new, and hold the running prompt before its next node or step."""
+        self._running.clear()
+
+    def resume(self) -> None:
+        """Thaw: go on where it stopped."""
+        self._running.set()
+        self.queue.poke()
+
     async def _work(self) -> None:
         while True:
-            item = await self.queue.take()
+            item = await self.queue.take(may_run=self._running.is_set)
             await self._run(item)
 
     def _target(self, item: QueueItem) -> tuple[Target, bool]:
@@ -219,6 +233,11 @@ class Executor:
         }
         end = terminal[1]["timestamp"]  # type: ignore[index]
         self.history.put(HistoryEntry(item, run.outputs, status, run.meta, started, end))
+        if success:
+            ended = "success"
+        else:
+            ended = "interrupted" if terminal[0] == "execution_interrupted" else "error"
+        self.finished.append((item.prompt_id, ended))
         self.runs.pop(item.task_id, None)
         if not self.cloud:
             self.current_client, self.last_node = None, None
@@ -269,6 +288,7 @@ class Executor:
             self._state(run, node_id, 1, 1, "finished")
 
     async def _execute(self, run: _Run, node_id: str, signature: str) -> None:
+        await self._running.wait()
         item = run.item
         node = item.prompt[node_id]
         assert isinstance(node, dict)
@@ -336,6 +356,7 @@ class Executor:
         loop = asyncio.get_running_loop()
         for step in range(1, behaviour.steps + 1):
             await asyncio.sleep(duration / behaviour.steps)
+            await self._running.wait()
             if run.interrupted:
                 raise self._interrupted(run, node_id, class_type)
             now = loop.time()

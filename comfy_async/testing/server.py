@@ -282,6 +282,10 @@ class FakeComfyServer:
         self.request_counts: Counter[str] = Counter()
         #: Every ``POST /prompt`` received, in order (accepted or not).
         self.prompt_posts: list[PromptRecord] = []
+        #: Every prompt that ended here, in order, across restarts: ``(prompt_id, outcome)``
+        #: with outcome ``"success"``, ``"error"`` or ``"interrupted"`` (a pool test checks
+        #: that no prompt ran to success twice, on one server or on several).
+        self.finished: list[tuple[str, str]] = []
         self._files = FileStore(self.base_dir, rng=self._rng)
         self._ctx: ServerContext | None = None
         self._runner: web.AppRunner | None = None
@@ -402,6 +406,11 @@ class FakeComfyServer:
             self._origin = SignedOrigin(self._files, self.redirect_host)
             await self._origin.start()
         ctx = self._build_context()
+        await self._serve(ctx)
+        ctx.hub.start()
+        ctx.executor.start()
+
+    async def _serve(self, ctx: ServerContext) -> None:
         app = web.Application(
             client_max_size=self.max_upload_size, middlewares=self._middlewares(ctx)
         )
@@ -418,8 +427,35 @@ class FakeComfyServer:
         await site.start()
         self._port = runner.addresses[0][1]
         self._runner, self._ctx = runner, ctx
+
+    async def suspend(self) -> None:
+        """Freeze the box, as a stopped VM or a partition: it serves nothing and runs nothing.
+
+        The port is closed and every socket cut; the queue, the history and the prompt it was
+        running are kept, frozen before their next node or step. :meth:`resume` thaws it.
+        """
+        ctx, runner = self._context, self._runner
+        ctx.executor.pause()
+        await ctx.hub.close(abort=True)
+        self._runner = None
+        if runner is not None:
+            await runner.cleanup()
+
+    async def resume(self, *, run_after: float = 0.0) -> None:
+        """Serve again on the same port with the queue it had; run again after ``run_after`` s.
+
+        A box whose HTTP comes back before its worker goes on: in between, a client can clear
+        from its queue what it moved elsewhere.
+        """
+        ctx = self._context
+        if self._runner is not None:
+            raise RuntimeError("the fake server is not suspended")
+        await self._serve(ctx)
         ctx.hub.start()
-        ctx.executor.start()
+        if run_after > 0:
+            asyncio.get_running_loop().call_later(run_after, ctx.executor.resume)
+        else:
+            ctx.executor.resume()
 
     async def close(self) -> None:
         """Stop serving (sockets get a close frame) and remove the temporary folder."""
@@ -472,6 +508,7 @@ class FakeComfyServer:
             speed=self.speed,
             load_time=self.load_time,
         )
+        executor.finished = self.finished  # kept across restarts
         ctx = ServerContext(
             cloud=self.cloud,
             api_key=self.api_key,
