@@ -80,6 +80,7 @@ if TYPE_CHECKING:
     from comfy_async.workflow import Problem, Workflow
 
 __all__ = [
+    "USE_CLIENT_DEFAULT",
     "AmbiguousNodeError",
     "AuthenticationError",
     "Backoff",
@@ -131,7 +132,6 @@ __all__ = [
     "StreamLimits",
     "Timeouts",
     "TransportError",
-    "USE_CLIENT_DEFAULT",
     "UnknownInputError",
     "UnknownNodeError",
     "UnsafeError",
