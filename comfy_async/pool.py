@@ -139,7 +139,8 @@ class ComfyPool:
             server counts as failed.
         failures_to_trip: failures in a row that take a server down.
         job_duration: seconds a job is assumed to take until measured.
-        model_load_time: seconds a model load is assumed to add until measured.
+        model_load_time: seconds a model load is assumed to add until one is measured (the
+            default, 0, spreads jobs freely until the fleet has shown what a load costs).
 
     """
 
@@ -155,7 +156,7 @@ class ComfyPool:
         down_after: float = 10.0,
         failures_to_trip: int = 2,
         job_duration: float = 10.0,
-        model_load_time: float = 30.0,
+        model_load_time: float = 0.0,
     ) -> None:
         if retries < 0:
             raise ConfigurationError(f"retries must not be negative, got {retries!r}")

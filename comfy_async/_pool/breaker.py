@@ -35,14 +35,17 @@ class Breaker:
     changed_at: float = 0.0
     reason: str = ""
     trips: int = field(default=0)
+    down_since: float = 0.0
 
     def failed(self, now: float, reason: str) -> bool:
         """Note a failure; return whether the server just went ``DOWN``."""
         self.failures += 1
+        if self.state is Health.DOWN:
+            return False
         self.reason = reason
-        if self.state is Health.RECOVERING or (
-            self.state is Health.UP and self.failures >= self.failures_to_trip
-        ):
+        if self.state is Health.RECOVERING or self.failures >= self.failures_to_trip:
+            if self.state is Health.UP:
+                self.down_since = now
             self.state, self.changed_at = Health.DOWN, now
             self.trips += 1
             return True

@@ -74,6 +74,7 @@ class Member:
         self._duration: float | None = None
         self._warm_duration: float | None = None
         self._load: float | None = None
+        self._cold_waiting: list[float] = []  # cold durations seen before a warm one
         self._prior_duration = prior_duration / settings.weight
         self._prior_load = prior_load
         self.socket_down_since: float | None = None
@@ -138,19 +139,32 @@ class Member:
         self._duration = _average(self._duration, duration)
         if not entry.cold:
             warm = self._warm_duration
-            if warm is not None and self._load is not None and duration > warm + self._load / 2:
+            load = self._load
+            if (
+                warm is not None
+                and load is not None
+                and load > warm / 4
+                and duration > warm + load / 2
+            ):
                 # expected warm, ran cold: the server evicted a model set the pool thought loaded
                 self.warm_slots = max(1, min(self.warm_slots, len(self.warm)) - 1)
                 self.model_loads += 1
                 return None
             self._warm_duration = _average(warm, duration)
+            waiting, self._cold_waiting = self._cold_waiting, []
+            return self._measure_loads(waiting)
+        if self._warm_duration is None:
+            self._cold_waiting.append(duration)  # measured once a warm job gives the baseline
             return None
+        return self._measure_loads([duration])
+
+    def _measure_loads(self, cold_durations: list[float]) -> float | None:
         warm = self._warm_duration
-        if warm is None:
+        if warm is None or not cold_durations:
             return None
-        load = max(0.0, duration - warm)
-        self._load = _average(self._load, load)
-        return load
+        for duration in cold_durations:
+            self._load = _average(self._load, max(0.0, duration - warm))
+        return self._load
 
     def learn_load(self, load: float) -> None:
         """Another server measured a load: until this one measures its own, use it."""

@@ -309,6 +309,7 @@ class Scheduler:
 
     def _went_down(self, member: Member) -> None:
         """``member`` is down: move its jobs (those not being submitted or finishing)."""
+        reason = member.breaker.reason
         moved = 0
         for entry in list(member.entries.values()):
             job = entry.job
@@ -316,7 +317,6 @@ class Scheduler:
                 continue  # a POST in flight settles itself; a finishing job is reading its result
             moved += 1
             job._fail(JobLost(job.prompt_id, f"its server {member.name} went down"))
-        reason = member.breaker.reason
         logger.warning("server %s is down (%s); %d job(s) moved", member.name, reason, moved)
         self._announcer.announce(ServerDown(server=member.name, reason=reason, moved=moved))
         self.wake()
@@ -365,7 +365,7 @@ class Scheduler:
 
     async def _recover(self, member: Member) -> None:
         """It answers again: clear what was moved off it, then re-admit it."""
-        downtime = self._clock() - member.breaker.changed_at
+        downtime = self._clock() - member.breaker.down_since
         purged = 0
         try:
             if member.purge:
