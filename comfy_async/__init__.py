@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from comfy_async.config import (
     USE_CLIENT_DEFAULT,
+    AdmissionPolicy,
     Backoff,
     ClientOptions,
     HeartbeatPolicy,
@@ -19,9 +20,11 @@ from comfy_async.config import (
     ReconnectPolicy,
     RetryPolicy,
     StreamLimits,
+    TenantLimits,
     Timeouts,
 )
 from comfy_async.errors import (
+    AdmissionRefused,
     AmbiguousNodeError,
     AuthenticationError,
     BadRequestError,
@@ -81,6 +84,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "USE_CLIENT_DEFAULT",
+    "AdmissionPolicy",
+    "AdmissionRefused",
     "AmbiguousNodeError",
     "AuthenticationError",
     "Backoff",
@@ -130,6 +135,7 @@ __all__ = [
     "ServerError",
     "ServiceUnavailableError",
     "StreamLimits",
+    "TenantLimits",
     "Timeouts",
     "TransportError",
     "UnknownInputError",
