@@ -275,16 +275,21 @@ class AdmissionPolicy:
     tenants), then round-robin across tenants weighted by ``weights`` (a tenant of weight 2 gets
     two releases for one), then submission order. ``limits`` apply to every tenant, ``tenants``
     override them for some; ``max_held`` bounds the jobs held in all. A job submitted without a
-    tenant belongs to the tenant ``None``.
+    tenant belongs to the tenant ``None``. The server's own queue is kept ``max_queue`` deep, so
+    the order is decided here, not by the server's first-come queue.
     """
 
     limits: TenantLimits = TenantLimits()
     tenants: Mapping[str, TenantLimits] = field(default_factory=dict)
     weights: Mapping[str, float] = field(default_factory=dict)
     max_held: int | None = None
+    max_queue: int = 2
+    """Jobs a client's server is sent at once; the rest wait, in the fair order, client-side
+    (a pool uses each server's own ``max_queue``)."""
 
     def __post_init__(self) -> None:
         _check_positive("max_held", self.max_held)
+        _check_positive("max_queue", self.max_queue, allow_none=False)
         for tenant, weight in self.weights.items():
             if weight <= 0:
                 raise ConfigurationError(f"the weight of {tenant!r} must be positive, not {weight}")

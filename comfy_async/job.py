@@ -342,10 +342,10 @@ class Job:
     def position(self) -> int | None:
         """Its place in line while it waits (1: next to run), so a bot can say "you are 3rd".
 
-        Counts the jobs that go first: held ones ahead in the fair order, admitted ones, and
-        those queued or running on its server. Known for jobs submitted with admission (a
-        :class:`~comfy_async.pool.ComfyPool`, or a client with ``admission=``); ``None``
-        otherwise, and once it runs or has ended.
+        Counts the jobs that will start before it: held ones ahead in the fair order,
+        admitted ones, those queued on the servers (other clients' prompts included). Known
+        for jobs submitted with admission (a :class:`~comfy_async.pool.ComfyPool`, or a
+        client with ``admission=``); ``None`` otherwise, and once it runs or has ended.
         """
         if self._place_in_line is None or self._outcome.done():
             return None

@@ -98,7 +98,7 @@ class ServerStats:
     """Seconds a model load adds there (measured, or the pool's estimate)."""
 
 
-def member_settings(spec: PoolServer, client: ComfyClient) -> MemberSettings:
+def _member_settings(spec: PoolServer, client: ComfyClient) -> MemberSettings:
     """A server's validated options."""
     if spec.weight <= 0:
         raise ConfigurationError(f"a server's weight must be positive, got {spec.weight!r}")
@@ -176,7 +176,7 @@ class ComfyPool:
             members.append(
                 Member(
                     client,
-                    member_settings(spec, client),
+                    _member_settings(spec, client),
                     owned=owned,
                     failures_to_trip=failures_to_trip,
                     prior_duration=job_duration,

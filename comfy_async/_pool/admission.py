@@ -14,10 +14,12 @@ tenant has jobs waiting, at most ``n - 1`` jobs of others are released between t
 A heavy tenant's backlog therefore delays a light tenant's job by at most one heavy job per
 round, plus what the servers already held when the light tenant arrived.
 
-Every operation is O(log n): one heap per tenant (its jobs by priority, then order) and one heap
-of tenants by (priority of their next job, virtual time, last service), with stale entries
-skipped lazily. Limits (in flight, held, per minute) are checked at submission and refuse at
-once with :class:`~comfy_async.errors.AdmissionRefused`.
+Holding and releasing are O(log n): one heap per tenant (its jobs by priority, then order) and
+one heap of tenants by (priority of their next job, virtual time, last service), with stale
+entries skipped lazily. A job's place in line is exact: the order is replayed on copies until it
+comes up (O(n + k log n) for k jobs ahead), which a bot asks once per reply. Limits (in flight,
+held, per minute) are checked at submission and refuse at once with
+:class:`~comfy_async.errors.AdmissionRefused`.
 """
 
 from __future__ import annotations
@@ -157,32 +159,41 @@ class FairQueue:
             self._forget_if_idle(state)
 
     def position(self, entry: Entry) -> int | None:
-        """How many held jobs go before ``entry`` (``None`` once released or removed).
+        """How many held jobs are released before ``entry`` (``None`` once released or removed).
 
-        Exact within its tenant; across tenants it counts, for each other tenant, the jobs that
-        come first by priority and by the round-robin order (O(number of tenants)).
+        Exact: the release order is replayed on copies of the tenants' heaps until ``entry``
+        comes up, O(n + k log n) for ``k`` jobs ahead.
         """
         state = self._tenants.get(entry.tenant)
         if state is None or entry.released or entry.removed:
             return None
-        own = [item for item in state.jobs if not item[2].removed and item < _key(entry)]
-        ahead = len(own)
-        rounds = state.vtime + len(own) / state.weight  # its virtual time when it is next
-        for other in self._tenants.values():
-            if other is state or other.held == 0:
-                continue
-            higher = sum(
-                1 for item in other.jobs if not item[2].removed and -item[0] > entry.priority
-            )
-            same = sum(
-                1 for item in other.jobs if not item[2].removed and -item[0] == entry.priority
-            )
-            turns = max(0.0, rounds - other.vtime) * other.weight
-            first = other.served_at < state.served_at or (
-                other.served_at == state.served_at and other.arrival < state.arrival
-            )
-            ahead += higher + min(same, int(turns) + (1 if first else 0))
-        return ahead
+        heaps = {key: list(tenant.jobs) for key, tenant in self._tenants.items() if tenant.held}
+        clocks = {key: tenant.vtime for key, tenant in self._tenants.items()}
+        services = itertools.count(max((t.served_at for t in self._tenants.values()), default=0))
+        ready: list[tuple[int, float, int, int, str | None]] = []
+
+        def enlist(key: str | None, served_at: int) -> None:
+            jobs = heaps[key]
+            while jobs and jobs[0][2].removed:
+                heapq.heappop(jobs)
+            if jobs:
+                tenant = self._tenants[key]
+                record = (jobs[0][0], clocks[key], served_at, tenant.arrival, key)
+                heapq.heappush(ready, record)
+
+        for key, tenant in self._tenants.items():
+            if key in heaps:
+                enlist(key, tenant.served_at)
+        ahead = 0
+        while ready:
+            _, vtime, _, _, key = heapq.heappop(ready)
+            _, _, head = heapq.heappop(heaps[key])
+            if head is entry:
+                return ahead
+            ahead += 1
+            clocks[key] = vtime + 1.0 / self._tenants[key].weight
+            enlist(key, next(services) + 1)
+        return None  # not reached: the entry is held
 
     # ------------------------------------------------------------------ internals
 
@@ -210,7 +221,3 @@ class FairQueue:
         if state.in_flight == 0 and state.held == 0 and not state.submitted:
             # keep its virtual time: a tenant coming back joins at the clock anyway
             del self._tenants[state.key]
-
-
-def _key(entry: Entry) -> tuple[int, int, Entry]:
-    return (-entry.priority, entry.seq, entry)

@@ -169,30 +169,37 @@ class Scheduler:
         return True
 
     def position(self, entry: Entry) -> int | None:
-        """Its place in line (1: next), counting what runs or waits before it; see Job.position."""
+        """Its place in line (1: next to run), counting what waits before it; see Job.position.
+
+        Other clients' prompts on the servers count as ahead (the server's queue length is all
+        that is known of them).
+        """
         job = entry.job
         if job.done() or job.state in (JobState.RUNNING, JobState.FINISHING):
             return None
+        waiting = (JobState.SUBMITTING, JobState.QUEUED)
         member = self.by_name.get(entry.member) if entry.member is not None else None
         if member is not None:  # queued on a server: what that server runs first
             ahead = member.external + sum(
-                1 for other in member.entries.values() if other.placed_seq < entry.placed_seq
+                1
+                for other in member.entries.values()
+                if other.placed_seq < entry.placed_seq and other.job.state in waiting
             )
             return ahead + 1
-        placed = sum(
+        queued = sum(
             1
             for member in self.members
             for other in member.entries.values()
-            if other.job.state is not JobState.FINISHING
+            if other.job.state in waiting
         )
-        running = sum(member.external for member in self.members)
+        others = sum(member.external for member in self.members)
         if entry.released:
             admitted = sum(1 for other in self.held if other.seq < entry.seq)
-            return placed + running + admitted + 1
+            return queued + others + admitted + 1
         in_line = self.fair.position(entry)
         if in_line is None:
             return None
-        return placed + running + len(self.held) + in_line + 1
+        return queued + others + len(self.held) + in_line + 1
 
     # ------------------------------------------------------------------ placement
 
