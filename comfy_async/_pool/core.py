@@ -52,6 +52,7 @@ class PoolCore:
             members, settings=settings, announcer=self.announcer, admission=admission
         )
         self._limits = limits
+        self._demands: dict[Demand, Demand] = {}
         self._started = False
         self.closed = False
 
@@ -86,6 +87,12 @@ class PoolCore:
             entry.job.detach()
             entry.job._fail(ClientClosedError("the pool was closed before the job ended"))
         self.announcer.close()
+
+    def _shared(self, demand: Demand) -> Demand:
+        """One instance per distinct demand: held jobs of one workflow share it."""
+        if len(self._demands) > 4096:
+            self._demands.clear()
+        return self._demands.setdefault(demand, demand)
 
     def capable(self, demand: Demand) -> Member | None:
         """A server that can run ``demand`` (``None``: only servers not read yet might).
@@ -132,7 +139,7 @@ class PoolCore:
             raise ConfigurationError(f"prompt id {prompt_id} is already in flight in this pool")
         if retries is not None and retries < 0:
             raise ConfigurationError(f"retries must not be negative, got {retries!r}")
-        demand = Demand(needs_of(prompt), frozenset(tags))
+        demand = self._shared(Demand(needs_of(prompt), frozenset(tags)))
         self.capable(demand)
         backend = PoolJobBackend(scheduler)
         job = Job(
@@ -147,6 +154,7 @@ class PoolCore:
             held=True,
         )
         job._rescue = scheduler.rescue
+        job._place_in_line = backend.position
         entry = Entry(
             job=job,
             prompt=prompt,

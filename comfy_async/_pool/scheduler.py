@@ -158,7 +158,6 @@ class Scheduler:
         self.fair.check(entry.tenant, self._clock())
         self.entries[entry.job.prompt_id] = entry
         self.fair.push(entry, self._clock())
-        entry.job._place_in_line = lambda: self.position(entry)
         self.wake()
 
     def cancel_held(self, entry: Entry) -> bool:
