@@ -78,7 +78,7 @@ if TYPE_CHECKING:
     from comfy_async._transport.rest.prompts import new_prompt_id
     from comfy_async.catalogue import Catalogue
     from comfy_async.client import ComfyClient
-    from comfy_async.job import Job, JobProgress, JobResult
+    from comfy_async.job import Job, JobProgress, JobResult, JobState
     from comfy_async.pool import ComfyPool, PoolServer
     from comfy_async.workflow import Problem, Workflow
 
@@ -115,6 +115,7 @@ __all__ = [
     "JobLost",
     "JobProgress",
     "JobResult",
+    "JobState",
     "JobTimeout",
     "MessageError",
     "NoCapableServerError",
@@ -168,6 +169,7 @@ _LAZY = {
     "Job": "comfy_async.job",
     "JobProgress": "comfy_async.job",
     "JobResult": "comfy_async.job",
+    "JobState": "comfy_async.job",
     "ReconnectInfo": "comfy_async._live.connection",
     "new_prompt_id": "comfy_async._transport.rest.prompts",
 }
