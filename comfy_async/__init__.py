@@ -75,7 +75,7 @@ logging.getLogger("comfy_async").addHandler(logging.NullHandler())
 if TYPE_CHECKING:
     from comfy_async._live.batch import BatchOutcome
     from comfy_async._live.connection import ConnectionState, ReconnectInfo
-    from comfy_async._transport.rest.prompts import new_prompt_id
+    from comfy_async._transport.rest.prompts import batch_prompt_id, new_prompt_id
     from comfy_async.catalogue import Catalogue
     from comfy_async.client import ComfyClient
     from comfy_async.job import Job, JobProgress, JobResult, JobState
@@ -149,6 +149,7 @@ __all__ = [
     "Workflow",
     "WorkflowError",
     "WorkflowFormatError",
+    "batch_prompt_id",
     "new_prompt_id",
 ]
 
@@ -171,6 +172,7 @@ _LAZY = {
     "JobResult": "comfy_async.job",
     "JobState": "comfy_async.job",
     "ReconnectInfo": "comfy_async._live.connection",
+    "batch_prompt_id": "comfy_async._transport.rest.prompts",
     "new_prompt_id": "comfy_async._transport.rest.prompts",
 }
 

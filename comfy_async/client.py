@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import uuid
-from typing import TYPE_CHECKING, Final, Generic, Literal, Self, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, Final, Generic, Literal, Self, TypeVar, cast, overload
 
 from yarl import URL
 
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from comfy_async._live.batch import BatchOutcome
     from comfy_async._live.connection import Connection, ConnectionState, ReconnectInfo
     from comfy_async._live.dispatch import EventTap
+    from comfy_async._live.keyed_lock import KeyedLocks
     from comfy_async._live.session import LiveSession
     from comfy_async._pool.core import PoolCore
     from comfy_async._transport.rest import (
@@ -191,6 +192,7 @@ class ComfyClient:
         self._catalogue_lock: asyncio.Lock | None = None
         self._admission = admission
         self._admitting: PoolCore | None = None
+        self._items: KeyedLocks | None = None
 
     # ------------------------------------------------------------------ REST namespaces
 
@@ -422,6 +424,45 @@ class ComfyClient:
         return await live.submit(
             prompt, prompt_id=prompt_id, options=options, timeout=timeout, detach=detach
         )
+
+    async def submit_or_attach(
+        self, workflow: WorkflowInput, *, prompt_id: str, **submit_options: Any
+    ) -> Job:
+        """Submit under ``prompt_id`` unless the server has it already: idempotent by the id.
+
+        With :func:`~comfy_async.batch_prompt_id` each item of a batch has the same id every
+        time, so a retried item (a worker restarted, a command re-run) attaches to its prompt
+        when the server has it queued, running or done, and is submitted only when it is found
+        nowhere. Two tasks of this process asking at once make one decision (the second gets the
+        first one's job). Two processes racing on one item both POST; each then reads the queue,
+        and the one whose submission came later deletes one of the two entries, so the prompt
+        runs once; both jobs then follow it over HTTP as well as by events.
+
+        Returns the job (an attached one is detached: see :meth:`attach`). The options are
+        :meth:`submit`'s.
+        """
+        from comfy_async._live.keyed_lock import KeyedLocks  # noqa: PLC0415 - built on first use
+        from comfy_async._live.session import checked_prompt_id  # noqa: PLC0415
+
+        checked_prompt_id(prompt_id)
+        if self._items is None:
+            self._items = KeyedLocks()
+        async with self._items.hold(prompt_id):
+            live = self._live
+            job = live.jobs.get(prompt_id)
+            if job is not None:
+                return job
+            timeout = submit_options.get("timeout")
+            if await live.backend.lookup(prompt_id) is not None:
+                return await self.attach(prompt_id, timeout=timeout)
+            job = await self.submit(workflow, prompt_id=prompt_id, **submit_options)
+            if self._admission is None:
+                from comfy_async._live.duplicates import keep_one_entry  # noqa: PLC0415
+
+                await keep_one_entry(self.queue, live, job)
+            elif self._admitting is not None:
+                self._admitting.mark_idempotent(prompt_id)
+            return job
 
     async def _admission_core(self, policy: AdmissionPolicy) -> PoolCore:
         """The admission line of this client: a pool of one server, itself (built once)."""

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from comfy_async._live.connection import ConnectionState
+from comfy_async._live.duplicates import keep_one_entry
 from comfy_async._live.tasks import TaskSet
 from comfy_async._pool.admission import FairQueue
 from comfy_async._pool.breaker import Health
@@ -310,6 +311,8 @@ class Scheduler:
             self._take_back(entry, member, f"submitting failed: {_describe(error)}", started=False)
             self._failed(member, f"a submission failed: {_describe(error)}")
             return
+        if entry.idempotent:
+            await keep_one_entry(member.client.queue, member.client._live, job)
         if job._cancel_requested and not job.done():
             # cancelled while the POST was in flight: make sure it does not run
             with contextlib.suppress(ComfyError):

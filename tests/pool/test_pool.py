@@ -74,3 +74,20 @@ async def test_the_pool_takes_clients_and_leaves_them_open() -> None:
                 result = await pool.run(txt2img(3))
                 assert result.files
             assert not comfy.closed
+
+
+async def test_submit_or_attach_finds_an_item_on_whichever_server_ran_it() -> None:
+    from comfy_async import batch_prompt_id
+
+    prompt_id = batch_prompt_id("nightly", "item-1")
+    async with fake_fleet({}, {}, time_scale=0) as servers:
+        async with ComfyPool([server.url for server in servers]) as pool:
+            job = await pool.submit_or_attach(txt2img(1), prompt_id=prompt_id)
+            assert await pool.submit_or_attach(txt2img(1), prompt_id=prompt_id) is job
+            first = await job.result(timeout=30)
+        async with ComfyPool([server.url for server in reversed(servers)]) as retry:
+            again = await retry.submit_or_attach(txt2img(1), prompt_id=prompt_id)
+            second = await again.result(timeout=30)
+    assert sum(server.posts_for(prompt_id) for server in servers) == 1
+    assert second.files == first.files
+    assert again.server == job.server
