@@ -1,0 +1,113 @@
+"""Batches on a local Ray: workers die mid-run, and still each item runs once, with one outcome.
+
+Three fake servers run in processes of their own and count, on their side, every POST per
+prompt id and every prompt that ran to success. Ray starts locally on loopback (two CPUs).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from comfy_async import batch_prompt_id
+from comfy_async.ray import ComfyRunner, ComfyWorker
+from tests.distributed.fleet import FakeFleet, fake_fleet, items, small_sd15
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+ray = pytest.importorskip("ray", reason="Ray is not installed (pip install comfy-async[ray])")
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+ITEMS = 200
+CHUNK = 10
+
+
+@pytest.fixture(scope="module")
+def local_ray() -> Iterator[None]:
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        _node_ip_address="127.0.0.1",
+        configure_logging=False,
+    )
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def fleet() -> Iterator[FakeFleet]:
+    with fake_fleet(3, time_scale=0.05) as servers:
+        yield servers
+
+
+def run_batch_on_actors(
+    fleet: FakeFleet, batch_id: str, *, kill_after: int | None
+) -> tuple[list[dict[str, Any]], int]:
+    """Run the items on two restartable actors, ``CHUNK`` per call; kill one mid-run."""
+    worker = ray.remote(max_restarts=-1, max_task_retries=-1, num_cpus=0.5)(ComfyWorker)
+    actors = [
+        worker.remote(fleet.urls, small_sd15(), batch_id=batch_id, timeout=60) for _ in range(2)
+    ]
+    work = items(ITEMS)
+    chunks = [work[start : start + CHUNK] for start in range(0, ITEMS, CHUNK)]
+    pending = [actors[index % 2].run_many.remote(chunk) for index, chunk in enumerate(chunks)]
+    results: list[dict[str, Any]] = []
+    kills = 0
+    while pending:
+        done, pending = ray.wait(pending, num_returns=1)
+        results.extend(ray.get(done[0]))
+        if kill_after is not None and kills == 0 and len(results) >= kill_after:
+            ray.kill(actors[0], no_restart=False)  # the process dies; Ray restarts the actor
+            kills += 1
+    return results, kills
+
+
+def test_a_worker_killed_mid_run_loses_nothing_and_runs_nothing_twice(
+    local_ray: None, fleet: FakeFleet
+) -> None:
+    started = time.monotonic()
+    results, kills = run_batch_on_actors(fleet, "kill-test", kill_after=ITEMS // 4)
+    first_run = time.monotonic() - started
+    assert kills == 1
+    keys = sorted(result["key"] for result in results)
+    assert keys == sorted(item["key"] for item in items(ITEMS))  # one outcome per item
+    assert {result["status"] for result in results} == {"success"}
+    for result in results:
+        assert result["prompt_id"] == batch_prompt_id("kill-test", result["key"])
+    tally = fleet.tally()
+    ours = {batch_prompt_id("kill-test", item["key"]) for item in items(ITEMS)}
+    assert set(tally.successes) >= ours
+    assert all(tally.successes[prompt_id] == 1 for prompt_id in ours)  # ran once each
+    assert tally.most_posts_on_one_server == 1  # never POSTed twice to one server
+    posts_before = tally.total_posts
+
+    again, _ = run_batch_on_actors(fleet, "kill-test", kill_after=None)
+    assert sorted(result["key"] for result in again) == keys
+    assert {result["status"] for result in again} == {"success"}
+    after = fleet.tally()
+    assert after.total_posts == posts_before  # the re-run did no new work
+    assert after.successes == tally.successes
+    print(
+        f"{ITEMS} items, {len(results)} outcomes, {posts_before} POSTs, "
+        f"{sum(tally.successes[p] for p in ours)} runs, first run {first_run:.1f} s"
+    )
+
+
+def test_the_ray_data_callable_runs_batches_on_a_worker(local_ray: None, fleet: FakeFleet) -> None:
+    runner = ray.remote(max_restarts=-1, max_task_retries=-1, num_cpus=0.5)(ComfyRunner)
+    actor = runner.remote(fleet.urls, small_sd15(), batch_id="runner-test")
+    work = items(12, prefix="row")
+    batch = {name: [item.get(name) for item in work] for name in ("key", "seed", "inputs")}
+    answer = ray.get(actor.__call__.remote(batch))
+    assert answer["key"] == [item["key"] for item in work]  # in order
+    assert set(answer["status"]) == {"success"}
+    assert answer["prompt_id"] == [batch_prompt_id("runner-test", item["key"]) for item in work]
