@@ -13,7 +13,7 @@ import argparse
 from typing import TYPE_CHECKING, Final
 
 from comfy_async import __version__
-from comfy_async.cli import demo, files, info, jobs, queue_commands, run, watch, workflows
+from comfy_async.cli import batch, demo, files, info, jobs, queue_commands, run, watch, workflows
 from comfy_async.cli.session import ENV_CLOUD_KEY, ENV_URL, add_server_options
 
 if TYPE_CHECKING:
@@ -23,6 +23,7 @@ __all__ = ["COMMAND_MODULES", "add_output_options", "build_parser"]
 
 COMMAND_MODULES: Final[tuple[ModuleType, ...]] = (
     run,
+    batch,
     watch,
     queue_commands,
     jobs,

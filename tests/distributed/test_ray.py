@@ -6,13 +6,18 @@ prompt id and every prompt that ran to success. Ray starts locally on loopback (
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from comfy_async import batch_prompt_id
+from comfy_async.cli import main
 from comfy_async.ray import ComfyRunner, ComfyWorker
 from tests.distributed.fleet import FakeFleet, fake_fleet, items, small_sd15
 
@@ -111,3 +116,47 @@ def test_the_ray_data_callable_runs_batches_on_a_worker(local_ray: None, fleet: 
     assert answer["key"] == [item["key"] for item in work]  # in order
     assert set(answer["status"]) == {"success"}
     assert answer["prompt_id"] == [batch_prompt_id("runner-test", item["key"]) for item in work]
+
+
+def write_batch(folder: Path, count: int) -> list[str]:
+    (folder / "wf.json").write_text(json.dumps(small_sd15()), encoding="utf-8")
+    lines = [json.dumps(item) for item in items(count, prefix="cli")]
+    (folder / "items.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return [str(folder / "items.jsonl"), "--workflow", str(folder / "wf.json")]
+
+
+def test_the_batch_command_on_ray_runs_once_and_resumes(
+    local_ray: None, fleet: FakeFleet, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    servers = [part for url in fleet.urls for part in ("--server", url)]
+    argv = ["batch", *write_batch(tmp_path, 24), *servers, "--engine", "ray", "--chunk", "5"]
+    argv += ["--batch-id", "cli-ray", "--json"]
+    before = fleet.tally().total_posts
+    assert main([*argv, "-o", str(tmp_path / "out")]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert sorted(row["key"] for row in rows) == sorted(f"cli-{index}" for index in range(24))
+    assert {row["status"] for row in rows} == {"success"}
+    assert all(Path(row["saved"][0]).is_file() for row in rows)
+    tally = fleet.tally()
+    assert tally.total_posts == before + 24
+    assert tally.most_posts_on_one_server == 1
+    assert main([*argv, "-o", str(tmp_path / "out")]) == 0  # from the output folder
+    assert {json.loads(line)["resumed"] for line in capsys.readouterr().out.splitlines()} == {True}
+    assert main(argv) == 0  # from the servers
+    assert fleet.tally().total_posts == before + 24
+
+
+def test_the_batch_command_starts_a_local_ray_of_its_own(fleet: FakeFleet, tmp_path: Path) -> None:
+    """``python -m comfy_async batch … --engine ray``, as a user runs it (Ray started by it)."""
+    servers = [part for url in fleet.urls for part in ("--server", url)]
+    command = [sys.executable, "-m", "comfy_async", "batch", *write_batch(tmp_path, 6)]
+    command += [*servers, "--engine", "ray", "--workers", "1", "--batch-id", "spawned"]
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    env.pop("PYTHONASYNCIODEBUG", None)
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=240, env=env, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "6 items, 6 succeeded" in done.stderr
+    successes = fleet.tally().successes
+    assert all(successes[batch_prompt_id("spawned", f"cli-{index}")] == 1 for index in range(6))
