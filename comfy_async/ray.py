@@ -273,6 +273,8 @@ async def run_item(
 
     A job that ends (succeeds, fails, is interrupted, times out, is refused) gives a result;
     anything else (servers unreachable, the pool closed) is raised, for the engine to retry.
+    Cancelling the call, or the timeout, leaves the prompt running on its server: it is never
+    cancelled there, so the next run of the item follows it instead of finding it interrupted.
 
     Raises:
         ConfigurationError: a bad item or batch id.
@@ -289,6 +291,7 @@ async def run_item(
         if recorded is not None and recorded.prompt_id == prompt_id:
             return ItemResult.from_dict({**recorded.to_dict(), "resumed": True, "seconds": 0.0})
     job = await target.submit_or_attach(graph, prompt_id=prompt_id, timeout=timeout)
+    job.detach()  # a caller that stops waiting leaves it running: a later run picks it up
 
     def ended(status: ItemStatus, error: BaseException) -> ItemResult:
         return ItemResult(

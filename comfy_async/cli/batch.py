@@ -56,6 +56,7 @@ examples:
 
 ITEMS.jsonl holds one item per line: {"key": "cat-1", "inputs": {"6": {"text": "a cat"}},
 "seed": 1}. Run the same command again to resume: finished items are not run again.
+Ctrl-C stops the command; prompts already on a server run on, and a re-run follows them.
 With -o, each item's files and a result.json go to OUT_DIR/BATCH_ID/KEY/. Saved paths go to
 stdout (one JSON line per item with --json); progress and the summary go to stderr.
 Exit codes: 0 every item succeeded, 1 some failed, 2 usage (a bad item or workflow),

@@ -146,3 +146,22 @@ async def test_items_racing_in_one_process_make_one_submission() -> None:
         )
     assert {result.prompt_id for result in results} == {batch_prompt_id("r", "item-0")}
     assert server.posts_for(results[0].prompt_id) == 1
+
+
+async def test_an_item_whose_caller_stops_waiting_runs_on_and_is_picked_up_later() -> None:
+    workflow = Workflow(small_sd15())
+    item = items(1)[0]
+    prompt_id = batch_prompt_id("c", "item-0")
+    async with FakeComfyServer(node_durations={"KSampler": 0.5}) as server:
+        async with ComfyPool([server.url]) as pool:
+            task = asyncio.create_task(run_item(pool, workflow, item, batch_id="c"))
+            while server.posts_for(prompt_id) == 0:
+                await asyncio.sleep(0.01)
+            task.cancel()  # Ctrl-C, a sibling's failure, a worker told to stop
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        async with ComfyPool([server.url]) as pool:
+            again = await run_item(pool, workflow, item, batch_id="c", timeout=20)
+    assert again.ok
+    assert server.posts_for(prompt_id) == 1
+    assert [outcome for pid, outcome in server.finished if pid == prompt_id] == ["success"]
