@@ -78,8 +78,9 @@ _SAFE_NAME = re.compile(r"[A-Za-z0-9._-]{1,100}")
 class BatchItem:
     """One item of a batch: its key and the inputs it sets on the workflow.
 
-    ``inputs`` maps a node (id, unique title or unique class type) to the inputs to set on it;
-    ``seed``, if given, goes to every seed-like input. As one JSON line::
+    ``inputs`` maps a node (id, unique title or unique class type) to the inputs to set on it
+    (``None`` values are left out: a dataset's merged columns give them where a row has no such
+    input); ``seed``, if given, goes to every seed-like input. As one JSON line::
 
         {"key": "cat-1", "inputs": {"6": {"text": "a cat"}}, "seed": 1}
 
@@ -119,11 +120,13 @@ class BatchItem:
             raise ConfigurationError(f"item {key!r}: inputs must map nodes to inputs")
         checked: dict[str, dict[str, Any]] = {}
         for node, values in inputs.items():
+            if values is None:  # a dataset's merged columns give None where a row has nothing
+                continue
             if not isinstance(node, str) or not hasattr(values, "items"):
                 raise ConfigurationError(
                     f"item {key!r}: inputs of node {node!r} must be an object of input: value"
                 )
-            names = dict(values.items())
+            names = {name: value for name, value in values.items() if value is not None}
             if not all(isinstance(name, str) and name for name in names):
                 raise ConfigurationError(f"item {key!r}: input names of {node!r} must be text")
             checked[node] = names

@@ -165,3 +165,39 @@ async def test_an_item_whose_caller_stops_waiting_runs_on_and_is_picked_up_later
     assert again.ok
     assert server.posts_for(prompt_id) == 1
     assert [outcome for pid, outcome in server.finished if pid == prompt_id] == ["success"]
+
+
+def test_merged_dataset_columns_leave_out_what_a_row_does_not_set() -> None:
+    row = {
+        "key": "a",
+        "seed": None,
+        "inputs": {"6": {"text": "a cat"}, "7": None, "3": {"cfg": None}},
+    }
+    item = BatchItem.from_mapping(row)
+    assert item.inputs == {"6": {"text": "a cat"}, "3": {}}
+    assert item.seed is None
+
+
+class Frame:
+    """Just what the runner uses of a pandas DataFrame: columns, records out, records in."""
+
+    def __init__(self, records: list[dict[str, Any]], columns: list[str] | None = None) -> None:
+        self.records = records
+        self.columns = columns or sorted({name for record in records for name in record})
+
+    def to_dict(self, orient: str) -> list[dict[str, Any]]:
+        assert orient == "records"
+        return [
+            {name: record.get(name, float("nan")) for name in self.columns}
+            for record in self.records
+        ]
+
+
+def test_the_runner_answers_a_dataframe_with_a_dataframe(process_pools: None) -> None:
+    work = [{"key": "x"}, {"key": "y", "seed": 3}]  # NaN where a row has no seed
+    with fake_fleet(1) as fleet:
+        answer = ComfyRunner(fleet.urls, small_sd15(), batch_id="frame")(Frame(work))
+    assert isinstance(answer, Frame)
+    assert [record["key"] for record in answer.records] == ["x", "y"]
+    assert [record["status"] for record in answer.records] == ["success", "success"]
+    assert answer.columns[:3] == ["key", "prompt_id", "status"]
