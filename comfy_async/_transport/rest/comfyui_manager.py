@@ -354,17 +354,21 @@ class ComfyUIManager(Namespace):
         shown: dict[str, tuple[TaskState, int, int]] = {}
         while True:
             status = await self.status(mine=True)
+            newly_finished = False
             for ticket in tickets:
                 if ticket.task_id not in finished:
                     record = await self.task(ticket.task_id)
                     if record is not None:
                         finished[ticket.task_id] = record
+                        newly_finished = True
             waiting = [ticket for ticket in tickets if ticket.task_id not in finished]
             if waiting and status.total_count == 0:
                 # Nothing of ours is pending or running, and the history (read after the
                 # counts) does not have the task: it is gone for good.
                 ticket = waiting[0]
                 raise ManagerTaskError(ticket.task_id, ticket.kind, "lost", _LOST)
+            if newly_finished:
+                status = await self.status(mine=True)  # counts that include what just ended
             total = status.done_count + status.total_count
             for ticket in tickets:
                 record = finished.get(ticket.task_id)
