@@ -26,7 +26,7 @@ from comfy_async.testing.models import (
     models_named_by,
     parse_models,
 )
-from comfy_async.testing.server import FakeComfyServer
+from comfy_async.testing.server import EXAMPLE_PACK_URL, FakeComfyServer
 
 __all__ = ["main", "parse_args"]
 
@@ -53,6 +53,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--api-key", help="Cloud API key (random when omitted)")
     parser.add_argument("--object-info", help="object_info JSON (or .json.gz) to serve")
     parser.add_argument("--time-scale", type=float, default=1.0, help="multiplies durations")
+    parser.add_argument(
+        "--manager",
+        action="store_true",
+        help="serve ComfyUI-Manager 4 (it can install the example node pack)",
+    )
     parser.add_argument(
         "--node-duration",
         type=_duration,
@@ -104,6 +109,7 @@ async def _serve(args: argparse.Namespace) -> None:
         models=_inventory(args),
         time_scale=args.time_scale,
         node_durations=dict(args.node_duration),
+        manager=args.manager,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -114,6 +120,8 @@ async def _serve(args: argparse.Namespace) -> None:
         line = f"fake ComfyUI listening on {server.url}"
         if server.cloud:
             line += f" (cloud, api key {server.api_key})"
+        if args.manager:
+            line += f" (with ComfyUI-Manager; installable: {EXAMPLE_PACK_URL})"
         print(line, flush=True)  # noqa: T201 - the command's output
         await stop.wait()
 
