@@ -120,9 +120,9 @@ async def _serve(args: argparse.Namespace) -> None:
         line = f"fake ComfyUI listening on {server.url}"
         if server.cloud:
             line += f" (cloud, api key {server.api_key})"
-        if args.manager:
-            line += f" (with ComfyUI-Manager; installable: {EXAMPLE_PACK_URL})"
         print(line, flush=True)  # noqa: T201 - the command's output
+        if args.manager:
+            print(f"ComfyUI-Manager 4 can install {EXAMPLE_PACK_URL}", flush=True)  # noqa: T201
         await stop.wait()
 
 

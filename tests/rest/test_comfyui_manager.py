@@ -4,6 +4,7 @@ its end (with faults: a failing task, a restart that loses the queue, a worker n
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -27,6 +28,7 @@ from comfy_async.errors import (
     UnsafeURLError,
     UnsupportedOperationError,
 )
+from comfy_async.events import UnknownEvent
 from comfy_async.models import ManagerProgress, ManagerTicket
 from comfy_async.testing import EXAMPLE_PACK_NODES, EXAMPLE_PACK_URL, FakeComfyServer
 from tests.http_mocks import FAST, LOCAL, mocked_http
@@ -393,3 +395,18 @@ async def test_a_reboot_that_drops_the_connection_is_not_an_error() -> None:
             await comfy.manager.reboot()
     finally:
         await server.close()
+
+
+async def test_the_managers_websocket_events_reach_the_session_stream(comfy: ComfyClient) -> None:
+    tap = comfy.events()
+    await comfy.connect()
+    await comfy.manager.wait(await comfy.manager.install_node(EXAMPLE_PACK_URL))
+    seen: list[str] = []
+    async with asyncio.timeout(10):
+        async for event in tap:
+            if isinstance(event, UnknownEvent) and event.type.startswith("cm-"):
+                seen.append(event.type)
+                if event.type == "cm-queue-status":
+                    break
+    tap.close()
+    assert seen == ["cm-task-started", "cm-task-completed", "cm-queue-status"]
