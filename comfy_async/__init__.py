@@ -44,6 +44,7 @@ from comfy_async.errors import (
     ManagerTaskError,
     ManagerUnavailableError,
     MessageError,
+    NoCapableServerError,
     NotFoundError,
     PayloadTooLargeError,
     PaymentRequiredError,
@@ -78,6 +79,7 @@ if TYPE_CHECKING:
     from comfy_async.catalogue import Catalogue
     from comfy_async.client import ComfyClient
     from comfy_async.job import Job, JobProgress, JobResult
+    from comfy_async.pool import ComfyPool, PoolServer
     from comfy_async.workflow import Problem, Workflow
 
 __all__ = [
@@ -92,6 +94,7 @@ __all__ = [
     "ClientOptions",
     "ComfyClient",
     "ComfyError",
+    "ComfyPool",
     "ConfigurationError",
     "ConflictError",
     "ConnectError",
@@ -114,10 +117,12 @@ __all__ = [
     "ManagerTaskError",
     "ManagerUnavailableError",
     "MessageError",
+    "NoCapableServerError",
     "NotFoundError",
     "PayloadTooLargeError",
     "PaymentRequiredError",
     "PermissionDeniedError",
+    "PoolServer",
     "Problem",
     "PromptValidationError",
     "ProtocolError",
@@ -157,6 +162,8 @@ _LAZY = {
     "Problem": "comfy_async.workflow",
     "Workflow": "comfy_async.workflow",
     "ComfyClient": "comfy_async.client",
+    "ComfyPool": "comfy_async.pool",
+    "PoolServer": "comfy_async.pool",
     "ConnectionState": "comfy_async._live.connection",
     "Job": "comfy_async.job",
     "JobProgress": "comfy_async.job",

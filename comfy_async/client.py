@@ -268,6 +268,7 @@ class ComfyClient:
                 options=self._http.options,
                 on_reconnect=self._on_reconnect,
                 events_broadcast=self.flavour == "cloud",
+                server=self.base_url.rstrip("/"),
             )
         return live
 

@@ -50,7 +50,8 @@ shown with their query string and credentials redacted (:func:`redact_url`).
         ├── UnknownInputError
         ├── AmbiguousNodeError
         ├── WorkflowFormatError
-        └── UnsupportedWorkflowError
+        ├── UnsupportedWorkflowError
+        └── NoCapableServerError            no server of a pool has the nodes or models it needs
 """
 
 from __future__ import annotations
@@ -87,6 +88,7 @@ __all__ = [
     "ManagerTaskError",
     "ManagerUnavailableError",
     "MessageError",
+    "NoCapableServerError",
     "NotFoundError",
     "PayloadTooLargeError",
     "PaymentRequiredError",
@@ -613,3 +615,16 @@ class WorkflowFormatError(WorkflowError, ValueError):
 
 class UnsupportedWorkflowError(WorkflowError):
     """A UI-format workflow uses a feature the converter cannot translate faithfully."""
+
+
+class NoCapableServerError(WorkflowError):
+    """No server of a pool can run the workflow: each lacks a node class or a model it needs.
+
+    ``missing`` maps each server to what it lacks (``"node AcmeSharpen"``,
+    ``"model checkpoints/sdxl.safetensors"``, ``"tag gpu-80g"``).
+    """
+
+    def __init__(self, missing: Mapping[str, list[str]]) -> None:
+        self.missing = dict(missing)
+        where = "; ".join(f"{server} lacks {', '.join(what)}" for server, what in missing.items())
+        super().__init__(f"no server of the pool can run this workflow: {where}")

@@ -37,6 +37,7 @@ from comfy_async.errors import (
     JobInterrupted,
     JobLost,
     JobTimeout,
+    TransportError,
 )
 from comfy_async.events import (
     Event,
@@ -68,8 +69,13 @@ __all__ = ["Job", "JobBackend", "JobProgress", "JobResult", "JobSnapshot", "JobS
 
 
 class JobState(Enum):
-    """Where a job is, as far as this client knows."""
+    """Where a job is, as far as this client knows.
 
+    ``HELD`` jobs wait client-side (in a :class:`~comfy_async.pool.ComfyPool`, for a server with
+    room); the others are on their way to, or on, a server.
+    """
+
+    HELD = "held"
     SUBMITTING = "submitting"
     QUEUED = "queued"
     RUNNING = "running"
@@ -103,8 +109,10 @@ class JobSnapshot:
 class JobBackend(Protocol):
     """The server operations a job needs (HTTP on a ComfyUI server; another backend may differ)."""
 
-    finish_marker: bool
-    """Whether the server sends the finish marker after writing history."""
+    @property
+    def finish_marker(self) -> bool:
+        """Whether the server sends the finish marker after writing history."""
+        ...
 
     async def lookup(self, prompt_id: str) -> JobSnapshot | None:
         """Return what the server says about the job, or ``None`` if it is found nowhere."""
@@ -240,6 +248,7 @@ class Job:
         "_outputs",
         "_progress",
         "_progress_state",
+        "_rescue",
         "_settling",
         "_started_at",
         "_state",
@@ -250,6 +259,8 @@ class Job:
         "node_errors",
         "number",
         "prompt_id",
+        "server",
+        "servers",
     )
 
     def __init__(
@@ -265,8 +276,14 @@ class Job:
         detach: bool = False,
         finish_grace: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
+        held: bool = False,
+        server: str | None = None,
     ) -> None:
         self.prompt_id = prompt_id
+        self.server: str | None = server
+        """The server running the job (its base URL); ``None`` while it is held client-side."""
+        self.servers: tuple[str, ...] = () if server is None else (server,)
+        """Every server the job was sent to, in order (more than one after a failover)."""
         self.number: int | float | None = None
         """The queue number the server gave the prompt (``None`` until it answered)."""
         self.node_errors: Mapping[str, NodeError] = {}
@@ -280,7 +297,8 @@ class Job:
         self._outcome: asyncio.Future[JobResult | ComfyError] = (
             asyncio.get_running_loop().create_future()
         )
-        self._state = JobState.SUBMITTING
+        self._state = JobState.HELD if held else JobState.SUBMITTING
+        self._rescue: Callable[[Job, ComfyError], bool] | None = None
         self._terminal: ExecutionSuccess | ExecutionFailed | ExecutionInterrupted | None = None
         self._finish_marker = False
         self._finish_waiter: asyncio.Future[None] | None = None
@@ -526,8 +544,8 @@ class Job:
         if self.done():
             return
         if snapshot is None:
-            if self._state is JobState.SUBMITTING:
-                return  # the POST has not returned yet: the server may not have it
+            if self._state in (JobState.HELD, JobState.SUBMITTING):
+                return  # not sent, or the POST has not returned yet: the server may not have it
             self._missed_checks += 1
             if self._missed_checks >= lost_after or self._cancel_requested:
                 status = "cancelled" if self._cancel_requested else "lost"
@@ -610,8 +628,19 @@ class Job:
         return JobInterrupted(self.prompt_id, node_id=node_id)
 
     def _settle(self, outcome: JobResult | ComfyError) -> None:
-        """Set the one outcome (later calls are ignored) and end the event stream."""
+        """Set the one outcome (later calls are ignored) and end the event stream.
+
+        A job whose server lost it (or went away) is first offered to its rescuer (a pool, which
+        may run it on another server) unless this client asked to cancel it.
+        """
         if self._outcome.done():
+            return
+        if (
+            self._rescue is not None
+            and isinstance(outcome, (JobLost, TransportError, ClientClosedError))
+            and not self._cancel_requested
+            and self._rescue(self, outcome)
+        ):
             return
         self._outcome.set_result(outcome)
         self._state = JobState.DONE
@@ -620,6 +649,29 @@ class Job:
             self._deadline.cancel()
         if self._on_settled is not None:
             self._on_settled(self)
+
+    def _moved(self) -> None:
+        """It is to run again elsewhere: forget this run (not its progress high-water mark)."""
+        self._state = JobState.HELD
+        self.number = None
+        self._terminal = None
+        self._finish_marker = False
+        self._outputs = {}
+        self._cached = ()
+        self._started_at = None
+        self._progress_state = None
+        self._progress = None
+        self._node = None
+        self._missed_checks = 0
+        self._last_event_at = self._clock()
+        self.server = None  # the server it left stays in ``servers``
+
+    def _placed(self, server: str) -> None:
+        """It is being sent to ``server``."""
+        self.server = server
+        self.servers = (*self.servers, server)
+        self._state = JobState.SUBMITTING
+        self._last_event_at = self._clock()
 
     def _fail(self, error: ComfyError) -> None:
         """Settle the job with ``error`` (the session uses it when it closes or gives up).
