@@ -181,10 +181,7 @@ def decode_manager_task(buf: JsonBuffer) -> ManagerTaskRecord | None:
     history = _HISTORY.decode(buf).history
     if not history:
         return None
-    try:
-        return msgspec.convert(history, ManagerTaskRecord)
-    except msgspec.ValidationError as error:
-        raise msgspec.DecodeError(f"not a Manager task: {error}") from error
+    return msgspec.convert(history, ManagerTaskRecord)  # ValidationError if not a task
 
 
 def decode_installed_packs(buf: JsonBuffer) -> list[InstalledNodePack]:
