@@ -352,6 +352,28 @@ async def test_status_counts_all_tasks_or_mine(
     assert (mine.done_count, mine.client_id) == (1, other.client_id)
 
 
+@pytest.mark.comfy_server(manager=True, manager_task_duration=30)
+async def test_a_ticket_of_another_session_is_followed_by_its_own_counts(
+    comfy: ComfyClient, comfy_server: FakeComfyServer
+) -> None:
+    async with ComfyClient(comfy_server.url, options=OPTIONS) as other:
+        ticket = await other.manager.install_node(EXAMPLE_PACK_URL)
+    # This session has no task of its own: the ticket's client is what counts, not "lost".
+    steps = await collect(comfy, ticket)
+    assert steps[-1].state == "done"
+    assert steps[-1].succeeded
+    assert (steps[-1].done, steps[-1].total) == (1, 1)
+
+
+async def test_following_nothing_sends_nothing(
+    comfy: ComfyClient, comfy_server: FakeComfyServer
+) -> None:
+    before = total_requests(comfy_server)
+    assert await collect(comfy) == []
+    assert await comfy.manager.wait() == []
+    assert total_requests(comfy_server) == before
+
+
 # --------------------------------------------------------------------------- reboot
 
 

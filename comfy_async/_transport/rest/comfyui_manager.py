@@ -324,8 +324,11 @@ class ComfyUIManager(Namespace):
 
     async def status(self, *, mine: bool = False) -> ManagerQueueStatus:
         """The install queue's counts: all tasks, or (``mine=True``) this session's tasks."""
+        return await self._queue_status(self._client_id if mine else None)
+
+    async def _queue_status(self, client_id: str | None) -> ManagerQueueStatus:
         await self.info()
-        query = {"client_id": self._client_id} if mine else None
+        query = {"client_id": client_id} if client_id is not None else None
         return await self._http.fetch(
             self._route("manager.queue_status"), decode_manager_queue_status, query=query
         )
@@ -342,60 +345,74 @@ class ComfyUIManager(Namespace):
 
         The last record of each ticket has ``state == "done"`` and the task's ``record``.
 
-        A record is yielded when a task's state or this session's queue counts change. Failed
-        tasks end as ``done`` with an unsuccessful record (see :meth:`wait` to raise instead).
-        Cancelling stops following; the tasks go on in the Manager.
+        A record is yielded when a task's state or the queue counts of its client (the session
+        that queued it) change. Failed tasks end as ``done`` with an unsuccessful record (see
+        :meth:`wait` to raise instead). Cancelling stops following; the tasks go on in the
+        Manager.
 
         Raises:
             ManagerTaskError: a task left the queue with no history entry (status ``lost``).
 
         """
+        if not tickets:
+            return
+        clients = list(dict.fromkeys(ticket.client_id for ticket in tickets))
         finished: dict[str, ManagerTaskRecord] = {}
         shown: dict[str, tuple[TaskState, int, int]] = {}
         while True:
-            status = await self.status(mine=True)
-            newly_finished = False
+            counts = {client: await self._queue_status(client) for client in clients}
+            ended: set[str] = set()
             for ticket in tickets:
                 if ticket.task_id not in finished:
                     record = await self.task(ticket.task_id)
                     if record is not None:
                         finished[ticket.task_id] = record
-                        newly_finished = True
+                        ended.add(ticket.client_id)
             waiting = [ticket for ticket in tickets if ticket.task_id not in finished]
-            if waiting and status.total_count == 0:
-                # Nothing of ours is pending or running, and the history (read after the
-                # counts) does not have the task: it is gone for good.
-                ticket = waiting[0]
-                raise ManagerTaskError(ticket.task_id, ticket.kind, "lost", _LOST)
-            if newly_finished:
-                status = await self.status(mine=True)  # counts that include what just ended
-            total = status.done_count + status.total_count
+            for ticket in waiting:
+                if counts[ticket.client_id].total_count == 0:
+                    # Nothing of its client is pending or running, and the history (read
+                    # after the counts) does not have the task: it is gone for good.
+                    raise ManagerTaskError(ticket.task_id, ticket.kind, "lost", _LOST)
+            for client in ended:  # counts that include what just ended
+                counts[client] = await self._queue_status(client)
             for ticket in tickets:
-                record = finished.get(ticket.task_id)
-                state: TaskState
-                if record is not None:
-                    state = "done"
-                elif ticket is waiting[0] and status.in_progress_count > 0:
-                    state = "running"
-                else:
-                    state = "queued"
-                key = (state, status.done_count, total)
+                step = self._step(ticket, counts[ticket.client_id], finished, waiting)
+                key = (step.state, step.done, step.total)
                 previous = shown.get(ticket.task_id)
                 if previous == key or (previous is not None and previous[0] == "done"):
                     continue
                 shown[ticket.task_id] = key
-                yield ManagerProgress(
-                    ticket=ticket,
-                    state=state,
-                    done=status.done_count,
-                    total=total,
-                    record=record,
-                )
+                yield step
             if not waiting:
                 return
-            if not status.is_processing and status.pending > 0:
-                await self._start()  # tasks wait and no worker runs: start one (harmless)
+            if any(not c.is_processing and c.pending > 0 for c in counts.values()):
+                await self._start()  # tasks wait and no worker may run: start one (harmless)
             await self._http.pause(self.poll_interval)
+
+    @staticmethod
+    def _step(
+        ticket: ManagerTicket,
+        counts: ManagerQueueStatus,
+        finished: Mapping[str, ManagerTaskRecord],
+        waiting: list[ManagerTicket],
+    ) -> ManagerProgress:
+        record = finished.get(ticket.task_id)
+        first_waiting = next((t for t in waiting if t.client_id == ticket.client_id), None)
+        state: TaskState
+        if record is not None:
+            state = "done"
+        elif ticket is first_waiting and counts.in_progress_count > 0:
+            state = "running"  # a client's tasks run in the order they were queued
+        else:
+            state = "queued"
+        return ManagerProgress(
+            ticket=ticket,
+            state=state,
+            done=counts.done_count,
+            total=counts.done_count + counts.total_count,
+            record=record,
+        )
 
     async def wait(self, *tickets: ManagerTicket) -> list[ManagerTaskRecord]:
         """Follow ``tickets`` to the end; return their records in order.
