@@ -162,6 +162,18 @@ async def test_a_legacy_manager_is_named() -> None:
     assert caught.value.legacy_version == "V3.41"
 
 
+async def test_a_page_served_for_every_path_is_not_the_manager() -> None:
+    with mocked_http() as mocked:
+        mocked.get(
+            f"{LOCAL}/api/v2/manager/version",
+            status=200,
+            body="<!doctype html><html>app</html>",
+            content_type="text/html",
+        )
+        async with ComfyClient(LOCAL, options=FAST) as comfy:
+            assert not await comfy.manager.available()
+
+
 @pytest.mark.comfy_server(manager=False)
 async def test_comfy_cloud_has_no_manager(comfy_cloud_server: FakeComfyServer) -> None:
     async with ComfyClient(

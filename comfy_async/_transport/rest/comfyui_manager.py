@@ -72,6 +72,8 @@ DEFAULT_POLL_INTERVAL: Final = 0.5
 # The Manager's defaults: the default channel's node list, read from its local cache.
 _CHANNEL: Final = "default"
 _MODE: Final = "cache"
+# "V4.2.2", or "Vunknown" when the package metadata is missing: one short word, no markup.
+_VERSION: Final = re.compile(r"^[\w.+-]{1,40}$")
 _REGISTRY_ID: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 _LOST: Final = (
     (
@@ -201,7 +203,10 @@ class ComfyUIManager(Namespace):
                 "GET /v2/manager/version is not served (install the comfyui-manager package "
                 "and start ComfyUI with --enable-manager)"
             )
-        version = response.body.decode("utf-8", "replace").strip()[:80]
+        version = response.body.decode("utf-8", "replace").strip()
+        if not _VERSION.match(version):
+            # A proxy or frontend answering every path (an HTML page) is not the Manager.
+            raise ManagerUnavailableError("GET /v2/manager/version does not answer with a version")
         features = await self._http.request(self._route("features"), allow=(404,))
         flags: dict[str, object] = {}
         if features.status == 200:
