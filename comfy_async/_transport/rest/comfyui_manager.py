@@ -154,7 +154,8 @@ class ComfyUIManager(Namespace):
         await comfy.manager.reboot()  # new node packs load at the next start
 
     Every method first checks (once per session) that the Manager is there, and raises
-    :class:`~comfy_async.errors.ManagerUnavailableError` when it is not.
+    :class:`~comfy_async.errors.ManagerUnavailableError` when it is not. Reads can be cancelled
+    harmlessly; a cancelled install may or may not be queued (see :meth:`status`).
     """
 
     __slots__ = ("_client_id", "_info", "poll_interval")
@@ -256,7 +257,8 @@ class ComfyUIManager(Namespace):
     async def install_registry_node(self, node_id: str, version: str = "latest") -> ManagerTicket:
         """Queue the install of registry pack ``node_id`` and start the Manager's worker.
 
-        ``version`` is ``latest``, ``nightly`` or a version number.
+        ``version`` is ``latest``, ``nightly`` or a version number. Cancelling may leave the
+        task queued.
 
         Raises:
             ConfigurationError: ``node_id`` or ``version`` is not a registry name (nothing sent).
@@ -453,7 +455,8 @@ class ComfyUIManager(Namespace):
 
         The server replaces its process, usually before answering: a connection that drops is
         the expected outcome and not an error. The session's WebSocket reconnects on its own;
-        wait for the server (``comfy.system.stats()``) before submitting. Never retried.
+        wait for the server (``comfy.system.stats()``) before submitting. Never retried;
+        cancelling may leave the request sent.
 
         Raises:
             PermissionDeniedError: the Manager's security level forbids it (403).
