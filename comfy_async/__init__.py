@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from comfy_async.config import (
     USE_CLIENT_DEFAULT,
+    AdmissionPolicy,
     Backoff,
     ClientOptions,
     HeartbeatPolicy,
@@ -19,9 +20,11 @@ from comfy_async.config import (
     ReconnectPolicy,
     RetryPolicy,
     StreamLimits,
+    TenantLimits,
     Timeouts,
 )
 from comfy_async.errors import (
+    AdmissionRefused,
     AmbiguousNodeError,
     AuthenticationError,
     BadRequestError,
@@ -78,12 +81,14 @@ if TYPE_CHECKING:
     from comfy_async._transport.rest.prompts import new_prompt_id
     from comfy_async.catalogue import Catalogue
     from comfy_async.client import ComfyClient
-    from comfy_async.job import Job, JobProgress, JobResult
+    from comfy_async.job import Job, JobProgress, JobResult, JobState
     from comfy_async.pool import ComfyPool, PoolServer
     from comfy_async.workflow import Problem, Workflow
 
 __all__ = [
     "USE_CLIENT_DEFAULT",
+    "AdmissionPolicy",
+    "AdmissionRefused",
     "AmbiguousNodeError",
     "AuthenticationError",
     "Backoff",
@@ -113,6 +118,7 @@ __all__ = [
     "JobLost",
     "JobProgress",
     "JobResult",
+    "JobState",
     "JobTimeout",
     "ManagerTaskError",
     "ManagerUnavailableError",
@@ -135,6 +141,7 @@ __all__ = [
     "ServerError",
     "ServiceUnavailableError",
     "StreamLimits",
+    "TenantLimits",
     "Timeouts",
     "TransportError",
     "UnknownInputError",
@@ -168,6 +175,7 @@ _LAZY = {
     "Job": "comfy_async.job",
     "JobProgress": "comfy_async.job",
     "JobResult": "comfy_async.job",
+    "JobState": "comfy_async.job",
     "ReconnectInfo": "comfy_async._live.connection",
     "new_prompt_id": "comfy_async._transport.rest.prompts",
 }
