@@ -8,6 +8,7 @@ side (admission, positions, previews, cancel) runs for real against the fake Com
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -65,7 +66,7 @@ async def test_discord_imagine_edits_one_reply_at_discords_pace_then_posts_the_i
     assert refused.edits[-1][1].startswith("You already have a picture")
     previews = [edit for edit in served.edits if edit[2] and edit[1].endswith("%")]
     assert previews, "the reply showed previews"
-    gaps = [b[0] - a[0] for a, b in zip(previews, previews[1:], strict=False)]
+    gaps = [b[0] - a[0] for a, b in itertools.pairwise(previews)]
     assert all(gap >= 0.2 for gap in gaps)  # never faster than 4 edits a second
     final = served.edits[-1]
     assert final[1] in {"**a red fox**", "**another fox**"}
@@ -199,7 +200,7 @@ async def test_telegram_imagine_edits_the_preview_at_telegrams_pace_then_sends_t
     assert "You already have a picture in the making: one at a time, please." in texts
     edits = [call for call in to_42 if call[1] == "editMessageMedia"]
     assert edits, "the preview message was edited"
-    gaps = [b[0] - a[0] for a, b in zip(edits, edits[1:], strict=False)]
+    gaps = [b[0] - a[0] for a, b in itertools.pairwise(edits)]
     assert all(gap >= 0.2 for gap in gaps)  # never faster than 4 edits a second
     photos = [fields for _, method, fields in to_42 if method == "sendPhoto"]
     finals = [fields["caption"] for fields in photos if not fields["caption"].endswith("%")]
