@@ -3,7 +3,7 @@
 A session owns one :class:`~comfy_async._transport.http.HttpClient` (base URL, route table,
 credentials, the aiohttp session) and exposes the REST surface as namespaces: ``prompts``,
 ``queue``, ``history``, ``jobs``, ``files``, ``system``, ``models``, ``userdata``,
-``settings``, ``users``.
+``settings``, ``users``, ``manager`` (ComfyUI-Manager).
 The live side — one WebSocket opened on first need, ``submit()`` returning
 :class:`~comfy_async.job.Job` handles, reconciliation over HTTP — is a
 :class:`~comfy_async._live.session.LiveSession` built on the same HTTP client and ``client_id``.
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from comfy_async._live.session import LiveSession
     from comfy_async._pool.core import PoolCore
     from comfy_async._transport.rest import (
+        ComfyUIManager,
         Files,
         History,
         Jobs,
@@ -241,6 +242,12 @@ class ComfyClient:
     )
     users: _Namespace[Users] = _Namespace(
         "comfy_async._transport.rest.userdata", "Users", "The server's users (``--multi-user``)."
+    )
+    manager: _Namespace[ComfyUIManager] = _Namespace(
+        "comfy_async._transport.rest.comfyui_manager",
+        "ComfyUIManager",
+        "ComfyUI-Manager: install node packs and models, follow its queue, reboot.",
+        lambda client, cls: cls(client._http, client.client_id),
     )
 
     # ------------------------------------------------------------------ live session
@@ -545,11 +552,11 @@ class ComfyClient:
         Raises what :meth:`Job.result` raises. Cancelling the caller cancels the job on the
         server.
         """
-        job = await self.submit(workflow, timeout=timeout, **submit_options)  # type: ignore[arg-type]
-        result = await job.result()
-        if save_to is not None:
-            await result.save(save_to)
-        return result
+        from comfy_async._live.batch import run_one  # noqa: PLC0415 - built on first use
+
+        return await run_one(
+            self.submit, workflow, save_to=save_to, timeout=timeout, options=submit_options
+        )
 
     async def submit_many(
         self,
