@@ -1,7 +1,7 @@
 """``python -m benchmarks``: run every benchmark, then write the results page and its chart.
 
-Each script (``p1_dispatcher`` … ``p7_versus``) runs in its own interpreter, one after the other,
-and writes its report as JSON into ``benchmarks/results/`` (its full output goes to
+Each script (``p1_dispatcher`` … ``p10_admission``) runs in its own interpreter, one after the
+other, and writes its report as JSON into ``benchmarks/results/`` (its full output goes to
 ``benchmarks/results/raw/``, not committed). Then this runner writes
 
 * ``benchmarks/README.md`` — the results page: every target with PASS/FAIL, every table, the
@@ -35,6 +35,7 @@ SCRIPTS = (
     "p5_import",
     "p6_scale",
     "p7_versus",
+    "p9_ray",
     "p10_admission",
 )
 PAGE = ROOT / "benchmarks" / "README.md"

@@ -11,7 +11,8 @@ answers commands on its standard input, one JSON line each (``stats``, ``reset``
   50 KB type-4 preview frames), ``POST /go`` streams it to the socket of a ``clientId``.
 * ``prompt``: a minimal ``POST /prompt`` that answers like ComfyUI (P4).
 * ``fake``: :class:`~comfy_async.testing.FakeComfyServer` (ComfyUI-faithful), with counters of
-  TCP connections and WebSockets, and a ``hold``/``release`` gate on its queue (P6, P7).
+  TCP connections and WebSockets, of prompts POSTed and run (and of those POSTed or run more than
+  once), and a ``hold``/``release`` gate on its queue (P6, P7, P9).
 """
 
 from __future__ import annotations
@@ -369,12 +370,18 @@ async def run_fake(args: argparse.Namespace) -> None:
     async with server:
 
         def stats() -> dict[str, Any]:
+            posts = Counter(record.prompt_id for record in server.prompt_posts)
+            runs = Counter(pid for pid, outcome in server.finished if outcome == "success")
             return {
                 "requests": dict(server.request_counts),
                 "http_requests": sum(server.request_counts.values()),
                 "tcp": counts["tcp"],
                 "ws": counts["ws"],
                 "queue": server.queue_remaining,
+                "prompt_posts": len(server.prompt_posts),
+                "posted_twice": sum(1 for n in posts.values() if n > 1),
+                "successes": sum(1 for _, outcome in server.finished if outcome == "success"),
+                "ran_twice": sum(1 for n in runs.values() if n > 1),
             }
 
         def reset() -> None:
