@@ -29,6 +29,7 @@ ray = pytest.importorskip("ray", reason="Ray is not installed (pip install comfy
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 ITEMS = 200
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 CHUNK = 10
 
 
@@ -146,17 +147,23 @@ def test_the_batch_command_on_ray_runs_once_and_resumes(
     assert fleet.tally().total_posts == before + 24
 
 
-def test_the_batch_command_starts_a_local_ray_of_its_own(fleet: FakeFleet, tmp_path: Path) -> None:
-    """``python -m comfy_async batch … --engine ray``, as a user runs it (Ray started by it)."""
+def test_the_readme_batch_runs_on_a_local_ray_the_command_starts(
+    fleet: FakeFleet, tmp_path: Path
+) -> None:
+    """The README's ``comfy-async batch … --engine ray``, as a user runs it (Ray started by it)."""
     servers = [part for url in fleet.urls for part in ("--server", url)]
-    command = [sys.executable, "-m", "comfy_async", "batch", *write_batch(tmp_path, 6)]
-    command += [*servers, "--engine", "ray", "--workers", "1", "--batch-id", "spawned"]
+    command = [sys.executable, "-m", "comfy_async", "batch", str(EXAMPLES / "batch_items.jsonl")]
+    command += ["--workflow", str(EXAMPLES / "workflows" / "probe_api.json"), *servers]
+    command += ["--engine", "ray", "--workers", "1", "--batch-id", "spawned"]
+    command += ["-o", str(tmp_path / "out")]
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     env.pop("PYTHONASYNCIODEBUG", None)
     done = subprocess.run(
         command, capture_output=True, text=True, timeout=240, env=env, check=False
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "6 items, 6 succeeded" in done.stderr
+    assert "12 items, 12 succeeded" in done.stderr
     successes = fleet.tally().successes
-    assert all(successes[batch_prompt_id("spawned", f"cli-{index}")] == 1 for index in range(6))
+    keys = [f"probe-{index}" for index in range(1, 13)]
+    assert all(successes[batch_prompt_id("spawned", key)] == 1 for key in keys)
+    assert len(list((tmp_path / "out" / "spawned").glob("probe-*/*.png"))) == 12
