@@ -18,9 +18,10 @@ from blockbuster import blockbuster_ctx
 
 from comfy_async import ComfyClient
 from comfy_async._live.connection import ReconnectInfo
-from comfy_async.config import HeartbeatPolicy
+from comfy_async.config import DEFAULT_HEARTBEAT, HeartbeatPolicy
 from comfy_async.events import Event, ExecutionSuccess
-from tests.session.conftest import UNIT, assert_clean, options
+from comfy_async.testing import FakeComfyServer
+from tests.session.conftest import UNIT, IdleProxy, assert_clean, options
 from tests.session.graphs import sleeper
 
 _THIS_FILE = "/".join(Path(__file__).parts[-3:])
@@ -86,3 +87,57 @@ async def test_a_blocked_event_loop_delays_a_job_but_it_completes_once(
         reconnects=connects - 1,
         seconds=round(elapsed, 2),
     )
+
+
+# --------------------------------------------------------------------------- an idle proxy
+
+#: A common idle timeout of reverse proxies and load balancers (nginx ``proxy_read_timeout``,
+#: AWS ALB): the default heartbeat is a third of it.
+COMMON_PROXY_IDLE_TIMEOUT = 60.0
+
+
+@pytest.mark.parametrize("heartbeat", [True, False], ids=["default-heartbeat", "heartbeat-off"])
+async def test_an_idle_proxy_does_not_cut_a_socket_kept_alive_by_the_heartbeat(
+    figures, heartbeat: bool
+) -> None:
+    """A proxy cuts connections silent for ``idle``; a job has a silent phase of 3 × ``idle``.
+
+    The heartbeat keeps the proportion of the library's default to a common proxy timeout
+    (20 s to 60 s): with it no WebSocket is cut and nothing reconnects; without it the proxy cuts
+    the socket and the job is still delivered, once.
+    """
+    assert DEFAULT_HEARTBEAT * 3 <= COMMON_PROXY_IDLE_TIMEOUT
+    idle = 10 * UNIT
+    interval = idle * DEFAULT_HEARTBEAT / COMMON_PROXY_IDLE_TIMEOUT if heartbeat else None
+    opts = options(heartbeat=HeartbeatPolicy(interval=interval))
+    silent = {"EmptyImage": 3 * idle}  # the first node runs silently for 3 × idle
+    async with (
+        FakeComfyServer(node_durations=silent) as fake,
+        IdleProxy(fake.port, idle) as proxy,
+        ComfyClient(proxy.url, options=opts) as comfy,
+    ):
+        started = time.perf_counter()
+        job = await comfy.submit(sleeper(steps=2))
+        result = await asyncio.wait_for(job.result(), 200 * UNIT)
+        events = [event async for event in job]
+        elapsed = time.perf_counter() - started
+        reconnects = comfy._live.connection.connects - 1
+        assert fake.posts_for(job.prompt_id) == 1
+    figures(
+        idle_s=idle,
+        heartbeat_s=None if interval is None else round(interval, 3),
+        silent_phase_s=3 * idle,
+        websocket_cuts=proxy.websocket_closes,
+        http_keepalive_cuts=proxy.http_closes,
+        reconnects=reconnects,
+        reconciled=result.reconciled,
+        seconds=round(elapsed, 2),
+    )
+    assert result.prompt_id == job.prompt_id
+    assert sum(isinstance(e, ExecutionSuccess) for e in events) <= 1
+    if heartbeat:
+        assert proxy.websocket_closes == 0
+        assert reconnects == 0
+    else:
+        assert proxy.websocket_closes >= 1
+        assert reconnects >= 1
