@@ -258,6 +258,9 @@ class FakeComfyServer:
         self.request_counts: Counter[str] = Counter()
         #: Every ``POST /prompt`` received, in order (accepted or not).
         self.prompt_posts: list[PromptRecord] = []
+        #: Every prompt id a targeted cancel named, in order: the jobs cancel routes (one or a
+        #: batch), a queue ``delete`` and an interrupt naming a ``prompt_id``.
+        self.cancel_requests: list[str] = []
         self._files = FileStore(self.base_dir, rng=self._rng)
         self._ctx: ServerContext | None = None
         self._runner: web.AppRunner | None = None
@@ -465,6 +468,7 @@ class FakeComfyServer:
             validator=self._validator,
             behaviours=self.behaviours,
             prompt_posts=self.prompt_posts,
+            cancel_requests=self.cancel_requests,
             request_counts=self.request_counts,
             models=self.models,
         )

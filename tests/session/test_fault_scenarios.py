@@ -9,17 +9,25 @@ records its figures with the ``figures`` fixture; they are printed after the run
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
+import uuid
+import warnings
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from blockbuster import blockbuster_ctx
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from comfy_async import ComfyClient
 from comfy_async._live.connection import ReconnectInfo
 from comfy_async.config import DEFAULT_HEARTBEAT, HeartbeatPolicy
 from comfy_async.events import Event, ExecutionSuccess
+from comfy_async.job import Job, JobResult
 from comfy_async.testing import FakeComfyServer
 from tests.session.conftest import UNIT, IdleProxy, assert_clean, options
 from tests.session.graphs import sleeper
@@ -141,3 +149,146 @@ async def test_an_idle_proxy_does_not_cut_a_socket_kept_alive_by_the_heartbeat(
     else:
         assert proxy.websocket_closes >= 1
         assert reconnects >= 1
+
+
+# --------------------------------------------------------------------------- cancellation storms
+
+STORM_TASKS = 8
+STORM_ROUNDS = 20
+
+
+@st.composite
+def storms(draw: st.DrawFn) -> tuple[list[str], dict[int, float]]:
+    """How each task consumes its job, and when each cancelled half of them is cancelled."""
+    modes = draw(
+        st.lists(st.sampled_from(["await", "iterate"]), min_size=STORM_TASKS, max_size=STORM_TASKS)
+    )
+    chosen = draw(
+        st.sets(
+            st.integers(0, STORM_TASKS - 1), min_size=STORM_TASKS // 2, max_size=STORM_TASKS // 2
+        )
+    )
+    # 0 to 1 unit: before or during the POST (answered after 1 unit); later: queued or running.
+    delays = {i: draw(st.floats(0.0, 12 * UNIT, allow_nan=False)) for i in sorted(chosen)}
+    return modes, delays
+
+
+@pytest.mark.slow
+def test_cancellation_storms_cancel_exactly_the_abandoned_jobs(figures) -> None:
+    """Hypothesis cancels half of the tasks awaiting or iterating jobs, at any moment, 20 rounds.
+
+    Each round runs in its own loop (debug mode) against its own fake server.
+    """
+    rounds: list[dict[str, int]] = []
+
+    @settings(max_examples=STORM_ROUNDS)
+    @given(storm=storms())
+    def storm_round(storm: tuple[list[str], dict[int, float]]) -> None:
+        modes, delays = storm
+        rounds.append(asyncio.run(_storm_round(modes, delays), debug=True))
+
+    storm_round()
+    figures(
+        rounds=len(rounds),
+        tasks=sum(r["tasks"] for r in rounds),
+        cancelled=sum(r["cancelled"] for r in rounds),
+        cancelled_in_post=sum(r["in_post"] for r in rounds),
+        server_cancels=sum(r["server_cancels"] for r in rounds),
+        delivered=sum(r["delivered"] for r in rounds),
+    )
+    assert len(rounds) >= STORM_ROUNDS
+
+
+async def _storm_round(modes: list[str], delays: dict[int, float]) -> dict[str, int]:
+    """One round: every rule of the job scope checked (see ``Job``'s docstring)."""
+    problems: list[logging.LogRecord] = []
+    handler = _Collect(problems)
+    logging.getLogger("asyncio").addHandler(handler)
+    logging.getLogger("comfy_async").addHandler(handler)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            figures = await _storm(modes, delays)
+            gc.collect()
+    finally:
+        logging.getLogger("asyncio").removeHandler(handler)
+        logging.getLogger("comfy_async").removeHandler(handler)
+    assert [str(w.message) for w in caught] == []
+    assert [r.getMessage() for r in problems] == []
+    return figures
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    while not condition():
+        await asyncio.sleep(UNIT / 10)
+
+
+class _Collect(logging.Handler):
+    def __init__(self, into: list[logging.LogRecord]) -> None:
+        super().__init__(logging.WARNING)
+        self._into = into
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._into.append(record)
+
+
+async def _storm(modes: list[str], delays: dict[int, float]) -> dict[str, int]:
+    ids = [str(uuid.uuid4()) for _ in modes]
+    jobs: dict[int, Job] = {}
+    expected_cancels: set[str] = set()
+    async with FakeComfyServer() as fake:
+        fake.faults.delay_prompt_response(UNIT, times=len(modes))
+        comfy = ComfyClient(fake.url, options=options())
+        await comfy.connect()
+        supervisor = comfy._live.connection._supervisor
+        assert supervisor is not None
+
+        async def consume(index: int) -> JobResult:
+            job = jobs[index] = await comfy.submit(
+                sleeper(steps=2, delay=UNIT), prompt_id=ids[index]
+            )
+            if modes[index] == "await":
+                return await job.result()
+            async for _ in job:
+                pass
+            return await job.result()
+
+        tasks = [asyncio.create_task(consume(i)) for i in range(len(modes))]
+
+        async def cancel_later(index: int, delay: float) -> None:
+            await asyncio.sleep(delay)
+            job = jobs.get(index)
+            if tasks[index].cancel() and (job is None or not job.done()):
+                expected_cancels.add(ids[index])  # abandoned: in the POST, queued or running
+
+        await asyncio.gather(*(cancel_later(i, d) for i, d in delays.items()))
+        outcomes = await asyncio.wait_for(
+            asyncio.gather(*tasks, return_exceptions=True), 200 * UNIT
+        )
+        # the cancellations sent in the background reach the server; then the queue drains
+        await asyncio.wait_for(
+            _until(lambda: set(fake.cancel_requests) >= expected_cancels), 50 * UNIT
+        )
+        await fake.wait_idle(100 * UNIT)
+        assert not supervisor.done()  # the reader never died
+        assert comfy._live.connection.connects == 1
+        for index, result in enumerate(outcomes):
+            if index not in delays:  # never cancelled: delivered
+                assert isinstance(result, JobResult), (index, result)
+                assert result.prompt_id == ids[index]
+        cancels = Counter(fake.cancel_requests)
+        assert set(cancels) == expected_cancels
+        assert all(count == 1 for count in cancels.values()), cancels
+        for index in delays:  # an abandoned job ends cancelled, or done if it finished first
+            job = jobs.get(index)
+            if job is not None:
+                assert await job.wait(50 * UNIT)
+        await comfy.aclose()
+        assert_clean(comfy)
+    return {
+        "tasks": len(modes),
+        "cancelled": len(delays),
+        "server_cancels": len(expected_cancels),
+        "in_post": sum(1 for i in delays if i not in jobs),
+        "delivered": sum(isinstance(r, JobResult) for r in outcomes),
+    }
