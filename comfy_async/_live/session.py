@@ -105,6 +105,10 @@ class SessionBackend(JobBackend, Protocol):
         """Every queued or running prompt id → ``pending``/``running``; ``None`` if unknowable."""
         ...
 
+    async def oldest_kept(self) -> float | None:
+        """The queue number of the oldest finished prompt still on record; ``None`` if unknown."""
+        ...
+
 
 class LiveSession:
     """Jobs in flight, the WebSocket that feeds them, and their reconciliation over HTTP."""
@@ -384,6 +388,7 @@ class LiveSession:
             found = await asyncio.gather(*(look_up(job) for job in others))
             answers: dict[str, JobSnapshot | ComfyError | None] = dict(known)
             answers.update(zip((job.prompt_id for job in others), found, strict=True))
+            oldest = await self._oldest_kept_if_needed(pending, answers)
             settled_silently = 0
             for job in pending:
                 answer = answers[job.prompt_id]
@@ -391,16 +396,51 @@ class LiveSession:
                     logger.info("could not look up %s: %s", job.prompt_id, answer)
                     continue
                 attached = job.prompt_id in self._attached
-                job._reconcile(answer, source=source, lost_after=policy.lost_after)
+                # Found nowhere, and the server's history has moved past it: its record was
+                # pruned (or it expired), which is not the same as a prompt that never ran.
+                expired = (
+                    oldest is not None
+                    and not attached
+                    and job.number is not None
+                    and oldest > job.number
+                )
+                job._reconcile(answer, source=source, lost_after=policy.lost_after, expired=expired)
                 self._back_off(job)
                 if job.done() and answer is not None and answer.terminal and not attached:
                     settled_silently += 1
             if settled_silently and was_open and source == "silent job":
                 self._suspect_orphaned_socket(settled_silently)
 
+    async def _oldest_kept_if_needed(
+        self, jobs: list[Job], answers: Mapping[str, JobSnapshot | ComfyError | None]
+    ) -> float | None:
+        """The server's oldest record, read once, only when a job is about to end as lost."""
+        lost_after = self._options.reconcile.lost_after
+        ending = [
+            job
+            for job in jobs
+            if answers[job.prompt_id] is None
+            and job.prompt_id not in self._attached
+            and job.number is not None
+            and job._missed_checks + 1 >= lost_after
+        ]
+        if not ending:
+            return None
+        try:
+            return await self._backend.oldest_kept()
+        except ComfyError as error:
+            logger.info("could not read the oldest history record: %s", error)
+            return None
+
     def _back_off(self, job: Job) -> None:
         policy = self._options.reconcile
         interval, _ = self._checks.get(job.prompt_id, (policy.silent_after, 0.0))
+        if job._missed_checks and job.prompt_id not in self._followed:
+            # Found nowhere: confirm soon instead of backing off, so it ends within an interval.
+            self._checks[job.prompt_id] = (policy.silent_after, self._clock() + policy.silent_after)
+            if job.prompt_id in self._jobs:
+                self._schedule_check(job.prompt_id, job)
+            return
         if job.prompt_id in self._followed:
             first, most = _follow_pace(policy)
             interval = min(max(interval * 1.5, first), most)

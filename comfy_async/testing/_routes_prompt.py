@@ -184,6 +184,7 @@ def prompt_routes(ctx: ServerContext, record: type[PromptRecord]) -> list[RouteS
         return empty()
 
     async def get_history(request: web.Request) -> web.Response:
+        ctx.history_listings.append(dict(request.query))
         max_items = request.query.get("max_items")
         offset = request.query.get("offset")
         try:

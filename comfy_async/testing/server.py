@@ -261,6 +261,8 @@ class FakeComfyServer:
         #: Every prompt id a targeted cancel named, in order: the jobs cancel routes (one or a
         #: batch), a queue ``delete`` and an interrupt naming a ``prompt_id``.
         self.cancel_requests: list[str] = []
+        #: The query of every ``GET /history`` listing (``{}`` for the whole, unbounded history).
+        self.history_listings: list[dict[str, str]] = []
         self._files = FileStore(self.base_dir, rng=self._rng)
         self._ctx: ServerContext | None = None
         self._runner: web.AppRunner | None = None
@@ -469,6 +471,7 @@ class FakeComfyServer:
             behaviours=self.behaviours,
             prompt_posts=self.prompt_posts,
             cancel_requests=self.cancel_requests,
+            history_listings=self.history_listings,
             request_counts=self.request_counts,
             models=self.models,
         )

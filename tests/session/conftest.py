@@ -4,8 +4,9 @@
 * the scenario kit shared by the fault scenarios: the time unit ``UNIT`` (env
   ``COMFY_ASYNC_TEST_UNIT``, seconds) every duration is a multiple of, client :func:`options`
   scaled to it, the fake ``server`` fixture, :func:`outcome` and :func:`assert_clean`;
-* :class:`IdleProxy`, a TCP proxy that cuts connections silent for longer than its idle timeout,
-  as load balancers and reverse proxies do.
+* :class:`ChaosProxy`, a loopback TCP proxy in front of a server that cuts connections silent
+  for longer than an idle timeout (as load balancers and reverse proxies do) and can black-hole
+  WebSocket traffic while HTTP still flows.
 """
 
 from __future__ import annotations
@@ -140,22 +141,30 @@ class _Link:
     upstream: asyncio.StreamWriter
     last_traffic: float
     websocket: bool = False
+    swallowed: bool = False
 
 
-class IdleProxy:
-    """A loopback TCP proxy that closes any connection silent (both ways) for ``idle`` seconds.
+class ChaosProxy:
+    """A loopback TCP proxy in front of a server, with faults a network path has.
 
-    It counts what it cut: :attr:`websocket_closes` (connections that upgraded to a WebSocket)
-    and :attr:`http_closes` (idle keep-alive HTTP connections), and how many WebSocket
-    connections went through it (:attr:`websockets`).
+    ``idle``: connections silent (both ways) for that many seconds are closed. It counts what it
+    cut: :attr:`websocket_closes` (connections that upgraded to a WebSocket) and
+    :attr:`http_closes` (idle keep-alive HTTP connections), and the WebSocket connections that
+    went through it (:attr:`websockets`).
+
+    :meth:`blackhole_websockets` silently discards every byte of WebSocket connections, old and
+    new (a new one's handshake goes unanswered), while HTTP still flows; :meth:`restore` ends it
+    and resets the black-holed connections, as a rebooted middlebox would.
     """
 
-    def __init__(self, target_port: int, idle: float) -> None:
+    def __init__(self, target_port: int, idle: float | None = None) -> None:
         self._target_port = target_port
         self.idle = idle
         self.websocket_closes = 0
         self.http_closes = 0
         self.websockets = 0
+        self.blackholed = False
+        self.swallowed_bytes = 0
         self._links: set[_Link] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._server: asyncio.Server | None = None
@@ -168,10 +177,21 @@ class IdleProxy:
         port = self._server.sockets[0].getsockname()[1]
         return f"http://127.0.0.1:{port}"
 
-    async def __aenter__(self) -> IdleProxy:
+    async def __aenter__(self) -> ChaosProxy:
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
         self._watchdog = asyncio.create_task(self._cut_idle())
         return self
+
+    def blackhole_websockets(self) -> None:
+        """From now on, WebSocket bytes in both directions vanish (see the class docstring)."""
+        self.blackholed = True
+
+    def restore(self) -> None:
+        """End the black hole: the connections it swallowed are reset."""
+        self.blackholed = False
+        for link in list(self._links):
+            if link.swallowed:
+                self._close(link)
 
     async def __aexit__(self, *exc_info: object) -> None:
         assert self._server is not None
@@ -216,10 +236,14 @@ class IdleProxy:
         loop = asyncio.get_running_loop()
         try:
             while data := await source.read(65536):
-                link.last_traffic = loop.time()
                 if upstream and not link.websocket and b"upgrade: websocket" in data.lower():
                     link.websocket = True
                     self.websockets += 1
+                if link.websocket and self.blackholed:
+                    link.swallowed = True
+                    self.swallowed_bytes += len(data)
+                    continue
+                link.last_traffic = loop.time()
                 sink.write(data)
                 await sink.drain()
         except (ConnectionError, OSError):
@@ -229,10 +253,13 @@ class IdleProxy:
 
     async def _cut_idle(self) -> None:
         loop = asyncio.get_running_loop()
+        idle = self.idle
+        if idle is None:
+            return
         while True:
-            await asyncio.sleep(self.idle / 10)
+            await asyncio.sleep(idle / 10)
             for link in list(self._links):
-                if loop.time() - link.last_traffic > self.idle:
+                if loop.time() - link.last_traffic > idle:
                     if link.websocket:
                         self.websocket_closes += 1
                     else:

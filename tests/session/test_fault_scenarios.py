@@ -25,12 +25,13 @@ from hypothesis import strategies as st
 
 from comfy_async import ComfyClient
 from comfy_async._live.connection import ReconnectInfo
-from comfy_async.config import DEFAULT_HEARTBEAT, HeartbeatPolicy
-from comfy_async.events import Event, ExecutionSuccess
+from comfy_async.config import DEFAULT_HEARTBEAT, HeartbeatPolicy, ReconcilePolicy
+from comfy_async.errors import JobExpired, JobLost
+from comfy_async.events import Event, Executed, ExecutionSuccess
 from comfy_async.job import Job, JobResult
 from comfy_async.testing import FakeComfyServer
-from tests.session.conftest import UNIT, IdleProxy, assert_clean, options
-from tests.session.graphs import sleeper
+from tests.session.conftest import UNIT, ChaosProxy, assert_clean, options, outcome
+from tests.session.graphs import sleeper, two_outputs
 
 _THIS_FILE = "/".join(Path(__file__).parts[-3:])
 
@@ -121,7 +122,7 @@ async def test_an_idle_proxy_does_not_cut_a_socket_kept_alive_by_the_heartbeat(
     silent = {"EmptyImage": 3 * idle}  # the first node runs silently for 3 × idle
     async with (
         FakeComfyServer(node_durations=silent) as fake,
-        IdleProxy(fake.port, idle) as proxy,
+        ChaosProxy(fake.port, idle) as proxy,
         ComfyClient(proxy.url, options=opts) as comfy,
     ):
         started = time.perf_counter()
@@ -292,3 +293,61 @@ async def _storm(modes: list[str], delays: dict[int, float]) -> dict[str, int]:
         "in_post": sum(1 for i in delays if i not in jobs),
         "delivered": sum(isinstance(r, JobResult) for r in outcomes),
     }
+
+
+# --------------------------------------------------------------------------- pruned history
+
+
+@pytest.mark.parametrize("jobs_api", [True, False], ids=["jobs-api", "history-and-queue"])
+async def test_jobs_pruned_from_history_before_the_client_looked_end_as_expired(
+    figures, jobs_api: bool
+) -> None:
+    """A history of 5; 20 jobs complete while the WebSocket is black-holed; then it comes back.
+
+    The first job's first output was seen before the black hole, its end was not. The newest 5
+    are still in history: reconciled successes. The 15 others were pruned before anything was
+    seen of their end: each ends with ``JobExpired`` (the oldest record kept was queued after
+    it), the first one keeping the output it showed, within a reconcile interval of the link's
+    return. The whole history is never listed.
+    """
+    silent = 20 * UNIT  # no silent-job check during the black hole: nothing is seen early
+    opts = options(reconcile=ReconcilePolicy(silent_after=silent, max_silent_after=2 * silent))
+    async with FakeComfyServer(history_max_items=5) as fake, ChaosProxy(fake.port) as proxy:
+        async with ComfyClient(proxy.url, options=opts, jobs_api=jobs_api) as comfy:
+            first = await comfy.submit(two_outputs(delay=UNIT))
+            async for event in first:
+                if isinstance(event, Executed):
+                    break  # its first output is seen; the second stage is still running
+            proxy.blackhole_websockets()
+            others = [await comfy.submit(sleeper(steps=1)) for _ in range(19)]
+            await fake.wait_idle(100 * UNIT)
+            proxy.restore()
+            restored = time.perf_counter()
+            jobs = [first, *others]
+            outcomes = await asyncio.gather(*(outcome(job, 10 * silent) for job in jobs))
+            settled_after = time.perf_counter() - restored
+            reconnects = comfy._live.connection.connects - 1
+    expired = [o for o in outcomes if isinstance(o, JobExpired)]
+    kept = [o for o in outcomes if isinstance(o, JobResult)]
+    figures(
+        history_max_items=5,
+        jobs=len(jobs),
+        reconciled_successes=len(kept),
+        expired=len(expired),
+        lost=sum(isinstance(o, JobLost) for o in outcomes),
+        reconcile_interval_s=silent,
+        settled_after_return_s=round(settled_after, 2),
+        reconnects=reconnects,
+        history_listings=len(fake.history_listings),
+    )
+    assert isinstance(outcomes[0], JobExpired)
+    assert set(outcomes[0].outputs) == {"3"}  # the output it showed is kept
+    assert [type(o) for o in outcomes[1:15]] == [JobExpired] * 14
+    assert all(o.outputs == {} for o in expired[1:])
+    assert [o.prompt_id for o in kept] == [job.prompt_id for job in others[14:]]
+    assert all(o.reconciled and "3" in o.outputs for o in kept)
+    assert reconnects >= 1
+    assert settled_after <= 2 * silent
+    assert all(listing.get("max_items") for listing in fake.history_listings)  # never unbounded
+    if jobs_api:
+        assert fake.history_listings == []

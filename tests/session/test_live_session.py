@@ -83,6 +83,9 @@ class Backend:
     async def in_flight(self) -> dict[str, str] | None:
         return dict(self.queue)
 
+    async def oldest_kept(self) -> float | None:
+        return None
+
     async def lookup(self, prompt_id: str) -> JobSnapshot | None:
         self.lookups += 1
         if prompt_id in self.queue:
