@@ -452,9 +452,15 @@ class LiveSession:
 
     def _suspect_orphaned_socket(self, count: int) -> None:
         # The socket is open but missed the end of jobs: the server may have dropped its sid
-        # (protocol doc §3.1). A new socket fixes that; at most once per silent interval.
+        # (protocol doc §3.1). A new socket fixes that; at most once per silent interval. An
+        # orphaned socket hears nothing at all: one still delivering frames is only behind the
+        # server (a heavy stream), and replacing it would throw away what it is delivering.
         now = self._clock()
-        if now - self._last_reopen < self._options.reconcile.silent_after:
+        silent_after = self._options.reconcile.silent_after
+        if now - self._last_reopen < silent_after:
+            return
+        if now - self.connection.last_frame_at < silent_after:
+            logger.info("%d job(s) ended ahead of their events; the socket is behind", count)
             return
         self._last_reopen = now
         logger.warning("%d job(s) ended without a word on the open socket: replacing it", count)

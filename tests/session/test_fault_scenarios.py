@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import itertools
 import logging
 import time
+import tracemalloc
 import uuid
 import warnings
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+import aiohttp
 import pytest
 from blockbuster import blockbuster_ctx
 from hypothesis import given, settings
@@ -32,6 +35,7 @@ from comfy_async.job import Job, JobResult
 from comfy_async.testing import FakeComfyServer
 from tests.session.conftest import UNIT, ChaosProxy, assert_clean, options, outcome
 from tests.session.graphs import sleeper, two_outputs
+from tests.session.server_process import server_process
 
 _THIS_FILE = "/".join(Path(__file__).parts[-3:])
 
@@ -351,3 +355,122 @@ async def test_jobs_pruned_from_history_before_the_client_looked_end_as_expired(
     assert all(listing.get("max_items") for listing in fake.history_listings)  # never unbounded
     if jobs_api:
         assert fake.history_listings == []
+
+
+# --------------------------------------------------------------------------- absent consumers
+
+ABSENT_JOBS = 200
+SAMPLERS = 5  # 200 steps each: 1,000 progress events a job (200 steps are never throttled)
+PREVIEW_BYTES = 100_000
+
+
+def _many_samplers() -> dict[str, dict[str, object]]:
+    graph = sleeper(steps=200)
+    del graph["3"]
+    upstream = "2"
+    for index in range(SAMPLERS - 1):
+        node = str(10 + index)
+        graph[node] = {**graph["2"], "inputs": {**graph["2"]["inputs"], "image": [upstream, 0]}}  # type: ignore[dict-item]
+        upstream = node
+    graph["3"] = {
+        "class_type": "SaveImage",
+        "inputs": {"images": [upstream, 0], "filename_prefix": "a"},
+    }
+    return graph
+
+
+@pytest.mark.slow
+async def test_jobs_nobody_consumes_beside_another_client(figures) -> None:
+    """200 jobs nobody iterates (1,000 progress events and 50 previews of 100 KB each) on Comfy
+    Cloud, where every socket of the user gets every event, beside a raw WebSocket client.
+
+    The server writes to its sockets one after another: a client that stopped reading would stall
+    the other one. The library reads on whatever its consumers do, so the other client's message
+    rate never drops to zero for a second; the jobs' streams drop and coalesce (and say so), and
+    memory stays bounded. The server runs in a child process: the memory traced is the client's.
+    """
+    sampler = {
+        "steps": 200,
+        "preview": "image/jpeg",
+        "preview_every": 20,
+        "preview_size": PREVIEW_BYTES,
+    }
+    config = {
+        "flavour": "cloud",
+        "api_key": "absent-consumers",
+        "time_scale": 0.0,
+        "cloud_concurrency": 3,
+        "behaviours": {"ProbeSleepProgress": sampler},
+    }
+    arrivals: list[float] = []
+    stalls: list[tuple[float, float]] = []  # when this process's own loop could not run
+
+    async def watch_own_loop() -> None:
+        last = time.perf_counter()
+        while True:
+            await asyncio.sleep(UNIT / 10)
+            now = time.perf_counter()
+            if now - last > UNIT:
+                stalls.append((last, now))
+            last = now
+
+    async def observe(ws: aiohttp.ClientWebSocketResponse) -> None:
+        async for _ in ws:
+            arrivals.append(time.perf_counter())  # noqa: PERF401 - timed as each one comes
+
+    async with server_process(**config) as (url, observer_url), aiohttp.ClientSession() as raw:
+        tracemalloc.start()
+        observer_ws = await raw.ws_connect(observer_url, max_msg_size=0)
+        observer = asyncio.create_task(observe(observer_ws))
+        comfy = ComfyClient.cloud(api_key="absent-consumers", base_url=url, options=options())
+        async with comfy:
+            await comfy.connect()
+            watchdog = asyncio.create_task(watch_own_loop())
+            started = time.perf_counter()
+            jobs = [await comfy.submit(_many_samplers()) for _ in range(ABSENT_JOBS)]
+            outcomes = await asyncio.gather(*(outcome(job, 1500 * UNIT) for job in jobs))
+            finished = time.perf_counter()
+            watchdog.cancel()
+            _, peak = tracemalloc.get_traced_memory()
+            reconnects = comfy._live.connection.connects - 1
+            late = comfy._live.dispatcher.late
+        tracemalloc.stop()
+        await observer_ws.close()
+        await observer
+    # From the first message the jobs caused to the last one before they all ended. Both clients
+    # live in this process: a gap while this process itself could not run (a loaded machine) is
+    # not the server waiting for a client, so the time of such stalls inside a gap is not counted.
+    during = [t for t in arrivals if started <= t <= finished]
+    gaps = [
+        (later - earlier) - _overlap(stalls, earlier, later)
+        for earlier, later in itertools.pairwise(during)
+    ]
+    dropped_previews = sum(job.stats.dropped_previews for job in jobs)
+    coalesced = sum(job.stats.coalesced for job in jobs)
+    figures(
+        jobs=len(jobs),
+        delivered=sum(isinstance(o, JobResult) for o in outcomes),
+        reconciled=sum(isinstance(o, JobResult) and o.reconciled for o in outcomes),
+        reconnects=reconnects,
+        seconds=round(finished - started, 1),
+        peak_traced_mib=round(peak / 2**20, 1),
+        dropped_previews=dropped_previews,
+        coalesced=coalesced,
+        late_events_dropped=late,
+        observer_messages=len(during),
+        observer_rate_per_s=round(len(during) / (finished - started)),
+        observer_longest_gap_s=round(max(gaps), 3),
+        own_loop_longest_stall_s=round(max((b - a for a, b in stalls), default=0.0), 3),
+    )
+    assert all(isinstance(o, JobResult) for o in outcomes), [
+        o for o in outcomes if not isinstance(o, JobResult)
+    ][:3]
+    assert peak < 64 * 2**20
+    assert dropped_previews > 0
+    assert coalesced > 0
+    assert max(gaps) < 10 * UNIT
+
+
+def _overlap(intervals: list[tuple[float, float]], start: float, end: float) -> float:
+    """How much of ``[start, end]`` the ``intervals`` cover (they do not overlap each other)."""
+    return sum(max(0.0, min(end, b) - max(start, a)) for a, b in intervals)
