@@ -213,6 +213,28 @@ async def test_a_silent_job_is_settled_over_http_and_the_socket_replaced(session
     assert len(script.sockets) == 2
 
 
+async def test_a_socket_still_delivering_frames_is_not_replaced(session) -> None:
+    live, backend, script = session
+    job = await live.submit(GRAPH)
+    backend.queue.pop(job.prompt_id)
+    backend.answers[job.prompt_id] = JobSnapshot(status="success")
+
+    async def keep_talking() -> None:  # other traffic: the socket is behind, not orphaned
+        while True:
+            await send_event(script, "status", {"status": {}})
+            await asyncio.sleep(UNIT)
+
+    talker = asyncio.create_task(keep_talking())
+    try:
+        result = await asyncio.wait_for(job.result(), 20 * UNIT)
+        await asyncio.sleep(5 * UNIT)
+    finally:
+        talker.cancel()
+    assert result.reconciled
+    assert len(script.sockets) == 1
+    assert live.connection.state is ConnectionState.OPEN
+
+
 async def test_alive_silent_jobs_are_checked_ever_less_often(session) -> None:
     live, backend, _ = session
     job = await live.submit(GRAPH)
