@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from comfy_async.config import (
     USE_CLIENT_DEFAULT,
+    AdmissionPolicy,
     Backoff,
     ClientOptions,
     HeartbeatPolicy,
@@ -19,9 +20,11 @@ from comfy_async.config import (
     ReconnectPolicy,
     RetryPolicy,
     StreamLimits,
+    TenantLimits,
     Timeouts,
 )
 from comfy_async.errors import (
+    AdmissionRefused,
     AmbiguousNodeError,
     AuthenticationError,
     BadRequestError,
@@ -43,6 +46,7 @@ from comfy_async.errors import (
     JobLost,
     JobTimeout,
     MessageError,
+    NoCapableServerError,
     NotFoundError,
     PayloadTooLargeError,
     PaymentRequiredError,
@@ -75,11 +79,14 @@ if TYPE_CHECKING:
     from comfy_async._transport.rest.prompts import new_prompt_id
     from comfy_async.catalogue import Catalogue
     from comfy_async.client import ComfyClient
-    from comfy_async.job import Job, JobProgress, JobResult
+    from comfy_async.job import Job, JobProgress, JobResult, JobState
+    from comfy_async.pool import ComfyPool, PoolServer
     from comfy_async.workflow import Problem, Workflow
 
 __all__ = [
     "USE_CLIENT_DEFAULT",
+    "AdmissionPolicy",
+    "AdmissionRefused",
     "AmbiguousNodeError",
     "AuthenticationError",
     "Backoff",
@@ -90,6 +97,7 @@ __all__ = [
     "ClientOptions",
     "ComfyClient",
     "ComfyError",
+    "ComfyPool",
     "ConfigurationError",
     "ConflictError",
     "ConnectError",
@@ -109,12 +117,15 @@ __all__ = [
     "JobLost",
     "JobProgress",
     "JobResult",
+    "JobState",
     "JobTimeout",
     "MessageError",
+    "NoCapableServerError",
     "NotFoundError",
     "PayloadTooLargeError",
     "PaymentRequiredError",
     "PermissionDeniedError",
+    "PoolServer",
     "Problem",
     "PromptValidationError",
     "ProtocolError",
@@ -127,6 +138,7 @@ __all__ = [
     "ServerError",
     "ServiceUnavailableError",
     "StreamLimits",
+    "TenantLimits",
     "Timeouts",
     "TransportError",
     "UnknownInputError",
@@ -153,10 +165,13 @@ _LAZY = {
     "Problem": "comfy_async.workflow",
     "Workflow": "comfy_async.workflow",
     "ComfyClient": "comfy_async.client",
+    "ComfyPool": "comfy_async.pool",
+    "PoolServer": "comfy_async.pool",
     "ConnectionState": "comfy_async._live.connection",
     "Job": "comfy_async.job",
     "JobProgress": "comfy_async.job",
     "JobResult": "comfy_async.job",
+    "JobState": "comfy_async.job",
     "ReconnectInfo": "comfy_async._live.connection",
     "new_prompt_id": "comfy_async._transport.rest.prompts",
 }

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from comfy_async._live.connection import Connection, ConnectionState, ReconnectInfo
     from comfy_async._live.dispatch import EventTap
     from comfy_async._live.session import LiveSession
+    from comfy_async._pool.core import PoolCore
     from comfy_async._transport.rest import (
         Files,
         History,
@@ -50,7 +51,7 @@ if TYPE_CHECKING:
     )
     from comfy_async._transport.routes import RouteTable
     from comfy_async.catalogue import Catalogue
-    from comfy_async.config import ClientOptions
+    from comfy_async.config import AdmissionPolicy, ClientOptions
     from comfy_async.events import Event
     from comfy_async.job import Job, JobResult
     from comfy_async.workflow import Workflow
@@ -141,6 +142,9 @@ class ComfyClient:
         jobs_api: whether the server has the jobs API (``None``: detected at first use).
         on_reconnect: awaited after every WebSocket reconnect (before jobs are reconciled);
             raising from it stops reconnecting and ends every job with that error.
+        admission: hold jobs client-side and release them fairly between tenants, with
+            per-tenant limits (:class:`~comfy_async.config.AdmissionPolicy`); every submit then
+            goes through it, and ``submit(tenant=..., priority=...)`` is allowed.
 
     """
 
@@ -159,6 +163,7 @@ class ComfyClient:
         client_id: str | None = None,
         jobs_api: bool | None = None,
         on_reconnect: Callable[[ReconnectInfo], Awaitable[None]] | None = None,
+        admission: AdmissionPolicy | None = None,
     ) -> None:
         chosen = flavour or _infer_flavour(base_url, api_key)
         if chosen not in _TABLES:
@@ -184,6 +189,8 @@ class ComfyClient:
         self._live_session: LiveSession | None = None
         self._catalogue: Catalogue | None = None
         self._catalogue_lock: asyncio.Lock | None = None
+        self._admission = admission
+        self._admitting: PoolCore | None = None
 
     # ------------------------------------------------------------------ REST namespaces
 
@@ -261,6 +268,7 @@ class ComfyClient:
                 options=self._http.options,
                 on_reconnect=self._on_reconnect,
                 events_broadcast=self.flavour == "cloud",
+                server=self.base_url.rstrip("/"),
             )
         return live
 
@@ -350,8 +358,10 @@ class ComfyClient:
         timeout: float | None = None,
         detach: bool = False,
         validate: bool = False,
+        tenant: str | None = None,
+        priority: int = 0,
     ) -> Job:
-        """Queue a workflow and return its :class:`~comfy_async.job.Job` at once.
+        r"""Queue a workflow and return its :class:`~comfy_async.job.Job` at once.
 
         ``workflow`` is a :class:`~comfy_async.workflow.Workflow`, an API-format graph, or a
         workflow saved from the UI (converted with the server's catalogue). With ``validate``
@@ -372,7 +382,16 @@ class ComfyClient:
 
         Cancelling the caller while the POST is in flight cancels the prompt on the server if it
         was queued (unless ``detach``): nothing runs unseen.
+
+        With ``admission`` (see the constructor) the job is held client-side and returned at
+        once (``job.state`` ``HELD``, ``job.position`` its place in line); it goes to the server
+        in the fair order between ``tenant``\ s (a higher ``priority`` first). A tenant at one of
+        its limits is refused with :class:`~comfy_async.errors.AdmissionRefused`.
         """
+        if self._admission is None and (tenant is not None or priority):
+            raise ConfigurationError(
+                "tenant and priority need admission: ComfyClient(..., admission=AdmissionPolicy())"
+            )
         targets = (
             tuple(partial_execution_targets) if partial_execution_targets is not None else None
         )
@@ -387,9 +406,44 @@ class ComfyClient:
             partial_execution_targets=targets,
             preview_method=preview_method,
         )
+        if self._admission is not None:
+            if number is not None or front:
+                raise ConfigurationError("with admission the order is fair: no number or front")
+            core = await self._admission_core(self._admission)
+            return core.submit(
+                prompt,
+                prompt_id=prompt_id,
+                options=options,
+                tenant=tenant,
+                priority=priority,
+                timeout=timeout,
+                detach=detach,
+            )
         return await live.submit(
             prompt, prompt_id=prompt_id, options=options, timeout=timeout, detach=detach
         )
+
+    async def _admission_core(self, policy: AdmissionPolicy) -> PoolCore:
+        """The admission line of this client: a pool of one server, itself (built once)."""
+        core = self._admitting
+        if core is None:
+            from comfy_async._pool.core import PoolCore  # noqa: PLC0415 - built on first use
+            from comfy_async._pool.member import Member, MemberSettings  # noqa: PLC0415
+            from comfy_async._pool.scheduler import SchedulerSettings  # noqa: PLC0415
+
+            name = self.base_url.rstrip("/")
+            settings = MemberSettings(name, 1.0, policy.max_queue, frozenset(), warm_slots=1)
+            member = Member(
+                self, settings, owned=False, failures_to_trip=2, prior_duration=10.0, prior_load=0.0
+            )
+            core = self._admitting = PoolCore(
+                [member],
+                settings=SchedulerSettings(),
+                admission=policy,
+                limits=self._http.options.limits,
+            )
+        await core.start()
+        return core
 
     async def _prompt_of(
         self, workflow: WorkflowInput, *, validate: bool, targets: tuple[str, ...] | None
@@ -527,6 +581,8 @@ class ComfyClient:
         session's own aiohttp session is closed (a borrowed one stays open). Later calls raise
         ``ClientClosedError``.
         """
+        if self._admitting is not None:
+            await self._admitting.aclose(drain=drain, timeout=timeout)
         if self._live_session is not None:
             await self._live_session.aclose(drain=drain, timeout=timeout)
         await self._http.aclose()

@@ -11,6 +11,7 @@ shown with their query string and credentials redacted (:func:`redact_url`).
     ComfyError
     ├── ConfigurationError                  bad options or arguments given to the library
     ├── ClientClosedError                   the session was closed while in use
+    ├── AdmissionRefused                    a tenant's limit refused a submission (retry_after)
     ├── UnsupportedOperationError           the server (or its flavour) has no such route
     ├── TransportError                      the network failed; no HTTP status was received
     │   ├── ConnectError                    could not connect (refused, DNS, TLS)
@@ -48,7 +49,8 @@ shown with their query string and credentials redacted (:func:`redact_url`).
         ├── UnknownInputError
         ├── AmbiguousNodeError
         ├── WorkflowFormatError
-        └── UnsupportedWorkflowError
+        ├── UnsupportedWorkflowError
+        └── NoCapableServerError            no server of a pool has the nodes or models it needs
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ if TYPE_CHECKING:
     from comfy_async.models.prompts import NodeError, PromptErrorInfo
 
 __all__ = [
+    "AdmissionRefused",
     "AmbiguousNodeError",
     "AuthenticationError",
     "BadRequestError",
@@ -84,6 +87,7 @@ __all__ = [
     "JobLost",
     "JobTimeout",
     "MessageError",
+    "NoCapableServerError",
     "NotFoundError",
     "PayloadTooLargeError",
     "PaymentRequiredError",
@@ -154,6 +158,28 @@ class ConfigurationError(ComfyError, ValueError):
 
 class ClientClosedError(ComfyError):
     """The session was closed (or is closing) while an operation needed it."""
+
+
+class AdmissionRefused(ComfyError):
+    """A submission went over a limit of its tenant (or the held total): nothing was queued.
+
+    ``limit`` names it (``max_in_flight``, ``max_held``, ``per_minute``, or ``max_held`` of the
+    whole client with ``tenant`` ``None``), ``value`` is its setting; for a rate,
+    ``retry_after`` says in how many seconds a submission would be accepted.
+    """
+
+    def __init__(
+        self, tenant: str | None, limit: str, value: int, retry_after: float | None = None
+    ) -> None:
+        self.tenant = tenant
+        self.limit = limit
+        self.value = value
+        self.retry_after = retry_after
+        who = "the client" if tenant is None and limit == "max_held" else f"tenant {tenant!r}"
+        message = f"{who} is at its {limit} limit ({value})"
+        if retry_after is not None:
+            message += f"; retry in {retry_after:.1f} s"
+        super().__init__(message)
 
 
 class UnsupportedOperationError(ComfyError):
@@ -584,3 +610,16 @@ class WorkflowFormatError(WorkflowError, ValueError):
 
 class UnsupportedWorkflowError(WorkflowError):
     """A UI-format workflow uses a feature the converter cannot translate faithfully."""
+
+
+class NoCapableServerError(WorkflowError):
+    """No server of a pool can run the workflow: each lacks a node class or a model it needs.
+
+    ``missing`` maps each server to what it lacks (``"node AcmeSharpen"``,
+    ``"model checkpoints/sdxl.safetensors"``, ``"tag gpu-80g"``).
+    """
+
+    def __init__(self, missing: Mapping[str, list[str]]) -> None:
+        self.missing = dict(missing)
+        where = "; ".join(f"{server} lacks {', '.join(what)}" for server, what in missing.items())
+        super().__init__(f"no server of the pool can run this workflow: {where}")

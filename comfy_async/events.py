@@ -35,6 +35,8 @@ __all__ = [
     "ExecutionStart",
     "ExecutionSuccess",
     "FeatureFlags",
+    "JobAdmitted",
+    "JobMoved",
     "JobReconciled",
     "LogEntry",
     "LogSize",
@@ -42,12 +44,15 @@ __all__ = [
     "MalformedFrame",
     "NodeProgress",
     "Notification",
+    "PoolEvent",
     "PreviewImage",
     "Progress",
     "ProgressState",
     "ProgressText",
     "Reconnected",
+    "ServerDown",
     "ServerEvent",
+    "ServerUp",
     "SessionEvent",
     "Status",
     "StatusInfo",
@@ -411,6 +416,69 @@ class JobReconciled(_Event, frozen=True):
     source: str = ""
 
 
+class JobAdmitted(_Event, frozen=True):
+    """Its turn came: the job leaves the client-side line for the servers (after ``waited`` s)."""
+
+    type: ClassVar[str] = "job_admitted"
+
+    prompt_id: str
+    waited: float
+    tenant: str | None = None
+
+
+class JobMoved(_Event, frozen=True):
+    """The job left a server that failed or lost it, to run on another (a pool's failover).
+
+    ``started`` says whether it had begun running there (then this is a retry, counted against
+    the job's ``retries``); otherwise it never ran. ``server`` is the one it left. The server is
+    told to drop it when it comes back, so it runs to its end at most once.
+    """
+
+    type: ClassVar[str] = "job_moved"
+
+    prompt_id: str
+    server: str
+    reason: str
+    started: bool = False
+
+
+# --------------------------------------------------------------------------- pool
+
+
+class ServerDown(_Event, frozen=True):
+    """A pool's server stopped answering (or failed too often): it gets no new jobs.
+
+    Its jobs that had not started were moved to other servers; running ones were retried
+    elsewhere within their ``retries``. ``moved`` counts them.
+    """
+
+    type: ClassVar[str] = "server_down"
+    prompt_id: ClassVar[None] = None
+
+    server: str
+    reason: str
+    moved: int = 0
+
+
+class ServerUp(_Event, frozen=True):
+    """A pool's server answers again and gets jobs (re-admitted after ``downtime`` seconds).
+
+    ``purged`` counts the prompts it still held that had been moved elsewhere: they were deleted
+    from its queue (or interrupted) before it got any new job, so none runs twice.
+    """
+
+    type: ClassVar[str] = "server_up"
+    prompt_id: ClassVar[None] = None
+
+    server: str
+    downtime: float = 0.0
+    purged: int = 0
+
+
+PoolEvent: TypeAlias = ServerDown | ServerUp
+"""What ``ComfyPool.events()`` yields: servers going down and coming back."""
+
+
 TextEvent: TypeAlias = (
     Status
     | FeatureFlags
@@ -435,7 +503,7 @@ BinaryEvent: TypeAlias = PreviewImage | ProgressText | UnknownBinary
 ServerEvent: TypeAlias = TextEvent | BinaryEvent | MalformedFrame
 """Anything the protocol layer yields for one received frame."""
 
-SessionEvent: TypeAlias = Reconnected | JobReconciled
+SessionEvent: TypeAlias = Reconnected | JobReconciled | JobAdmitted | JobMoved
 """Events the session adds to what the server sent."""
 
 Event: TypeAlias = ServerEvent | SessionEvent

@@ -41,6 +41,7 @@ from comfy_async.errors import (
     JobInterrupted,
     JobLost,
     JobTimeout,
+    TransportError,
 )
 from comfy_async.events import (
     Event,
@@ -72,8 +73,16 @@ __all__ = ["Job", "JobBackend", "JobProgress", "JobResult", "JobSnapshot", "JobS
 
 
 class JobState(Enum):
-    """Where a job is, as far as this client knows."""
+    """Where a job is, as far as this client knows.
 
+    ``HELD`` jobs wait client-side for their turn (admission, fair between tenants);
+    ``ADMITTED`` ones had it and wait for a server with room (a pool's routing). Both exist only
+    with admission (a :class:`~comfy_async.pool.ComfyPool`, or a client with ``admission=``); the
+    others are on their way to, or on, a server.
+    """
+
+    HELD = "held"
+    ADMITTED = "admitted"
     SUBMITTING = "submitting"
     QUEUED = "queued"
     RUNNING = "running"
@@ -107,8 +116,10 @@ class JobSnapshot:
 class JobBackend(Protocol):
     """The server operations a job needs (HTTP on a ComfyUI server; another backend may differ)."""
 
-    finish_marker: bool
-    """Whether the server sends the finish marker after writing history."""
+    @property
+    def finish_marker(self) -> bool:
+        """Whether the server sends the finish marker after writing history."""
+        ...
 
     async def lookup(self, prompt_id: str) -> JobSnapshot | None:
         """Return what the server says about the job, or ``None`` if it is found nowhere."""
@@ -242,8 +253,10 @@ class Job:
         "_on_settled",
         "_outcome",
         "_outputs",
+        "_place_in_line",
         "_progress",
         "_progress_state",
+        "_rescue",
         "_settling",
         "_started_at",
         "_state",
@@ -254,6 +267,8 @@ class Job:
         "node_errors",
         "number",
         "prompt_id",
+        "server",
+        "servers",
     )
 
     def __init__(
@@ -269,8 +284,14 @@ class Job:
         detach: bool = False,
         finish_grace: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
+        held: bool = False,
+        server: str | None = None,
     ) -> None:
         self.prompt_id = prompt_id
+        self.server: str | None = server
+        """The server running the job (its base URL); ``None`` while it is held client-side."""
+        self.servers: tuple[str, ...] = () if server is None else (server,)
+        """Every server the job was sent to, in order (more than one after a failover)."""
         self.number: int | float | None = None
         """The queue number the server gave the prompt (``None`` until it answered)."""
         self.node_errors: Mapping[str, NodeError] = {}
@@ -284,7 +305,9 @@ class Job:
         self._outcome: asyncio.Future[JobResult | ComfyError] = (
             asyncio.get_running_loop().create_future()
         )
-        self._state = JobState.SUBMITTING
+        self._state = JobState.HELD if held else JobState.SUBMITTING
+        self._rescue: Callable[[Job, ComfyError], bool] | None = None
+        self._place_in_line: Callable[[], int | None] | None = None
         self._terminal: ExecutionSuccess | ExecutionFailed | ExecutionInterrupted | None = None
         self._finish_marker = False
         self._finish_waiter: asyncio.Future[None] | None = None
@@ -318,6 +341,19 @@ class Job:
     def state(self) -> JobState:
         """Where the job is, as far as this client knows."""
         return self._state
+
+    @property
+    def position(self) -> int | None:
+        """Its place in line while it waits (1: next to run), so a bot can say "you are 3rd".
+
+        Counts the jobs that will start before it: held ones ahead in the fair order,
+        admitted ones, those queued on the servers (other clients' prompts included). Known
+        for jobs submitted with admission (a :class:`~comfy_async.pool.ComfyPool`, or a
+        client with ``admission=``); ``None`` otherwise, and once it runs or has ended.
+        """
+        if self._place_in_line is None or self._outcome.done():
+            return None
+        return self._place_in_line()
 
     def done(self) -> bool:
         """Whether the outcome is settled."""
@@ -536,8 +572,8 @@ class Job:
         if self.done():
             return
         if snapshot is None:
-            if self._state is JobState.SUBMITTING:
-                return  # the POST has not returned yet: the server may not have it
+            if self._state in (JobState.HELD, JobState.ADMITTED, JobState.SUBMITTING):
+                return  # not sent, or the POST has not returned yet: the server may not have it
             self._missed_checks += 1
             if self._missed_checks >= lost_after or self._cancel_requested:
                 outcome: ComfyError
@@ -622,8 +658,19 @@ class Job:
         return JobInterrupted(self.prompt_id, node_id=node_id)
 
     def _settle(self, outcome: JobResult | ComfyError) -> None:
-        """Set the one outcome (later calls are ignored) and end the event stream."""
+        """Set the one outcome (later calls are ignored) and end the event stream.
+
+        A job whose server lost it (or went away) is first offered to its rescuer (a pool, which
+        may run it on another server) unless this client asked to cancel it.
+        """
         if self._outcome.done():
+            return
+        if (
+            self._rescue is not None
+            and isinstance(outcome, (JobLost, TransportError, ClientClosedError))
+            and not self._cancel_requested
+            and self._rescue(self, outcome)
+        ):
             return
         self._outcome.set_result(outcome)
         self._state = JobState.DONE
@@ -632,6 +679,34 @@ class Job:
             self._deadline.cancel()
         if self._on_settled is not None:
             self._on_settled(self)
+
+    def _moved(self) -> None:
+        """It is to run again elsewhere: forget this run (not its progress high-water mark)."""
+        self._state = JobState.ADMITTED
+        self.number = None
+        self._terminal = None
+        self._finish_marker = False
+        self._outputs = {}
+        self._cached = ()
+        self._started_at = None
+        self._progress_state = None
+        self._progress = None
+        self._node = None
+        self._missed_checks = 0
+        self._last_event_at = self._clock()
+        self.server = None  # the server it left stays in ``servers``
+
+    def _admitted(self) -> None:
+        """Its turn came: it waits for a server now."""
+        if self._state is JobState.HELD:
+            self._state = JobState.ADMITTED
+
+    def _placed(self, server: str) -> None:
+        """It is being sent to ``server``."""
+        self.server = server
+        self.servers = (*self.servers, server)
+        self._state = JobState.SUBMITTING
+        self._last_event_at = self._clock()
 
     def _fail(self, error: ComfyError) -> None:
         """Settle the job with ``error`` (the session uses it when it closes or gives up).

@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import heapq
 import logging
 import re
 import time
+import types
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -43,7 +45,7 @@ if TYPE_CHECKING:
     from comfy_async.config import ClientOptions, ReconcilePolicy
     from comfy_async.models.prompts import PromptResponse
 
-__all__ = ["LiveSession", "SessionBackend", "SubmitOptions"]
+__all__ = ["LiveSession", "SessionBackend", "SubmitOptions", "checked_prompt_id"]
 
 logger = logging.getLogger("comfy_async.session")
 
@@ -51,17 +53,26 @@ logger = logging.getLogger("comfy_async.session")
 _LOOKUPS_AT_ONCE = 16
 
 
-def step_weights(prompt: Mapping[str, object]) -> dict[str, float]:
-    """Each node's weight in a job's progress: its ``steps`` input if it has one, else 1."""
-    weights: dict[str, float] = {}
+def step_weights(prompt: Mapping[str, object]) -> Mapping[str, float]:
+    """Each node's weight in a job's progress: its ``steps`` input if it has one, else 1.
+
+    Read-only and shared: jobs of the same shape (a batch of one workflow, new seeds) get the
+    same mapping, so a job in flight does not carry its own copy.
+    """
+    weights: list[tuple[str, float]] = []
     for node_id, node in prompt.items():
         inputs = node.get("inputs") if isinstance(node, dict) else None
         steps = inputs.get("steps") if isinstance(inputs, dict) else None
         if isinstance(steps, int) and not isinstance(steps, bool) and steps > 1:
-            weights[node_id] = float(steps)
+            weights.append((node_id, float(steps)))
         else:
-            weights[node_id] = 1.0
-    return weights
+            weights.append((node_id, 1.0))
+    return _shared_weights(tuple(weights))
+
+
+@functools.lru_cache(maxsize=256)
+def _shared_weights(weights: tuple[tuple[str, float], ...]) -> Mapping[str, float]:
+    return types.MappingProxyType(dict(weights))
 
 
 def _follow_pace(policy: ReconcilePolicy) -> tuple[float, float]:
@@ -74,6 +85,22 @@ def _follow_pace(policy: ReconcilePolicy) -> tuple[float, float]:
 
 
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def checked_prompt_id(prompt_id: str | None) -> str:
+    """``prompt_id``, or a fresh one; refused unless a canonical lowercase uuid.
+
+    Raises:
+        ConfigurationError: not in the form the server requires.
+
+    """
+    if prompt_id is None:
+        return new_prompt_id()
+    if not _CANONICAL_UUID.fullmatch(prompt_id):
+        raise ConfigurationError(
+            f"prompt_id {prompt_id!r} is not a canonical lowercase uuid (the server refuses it)"
+        )
+    return prompt_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,8 +152,11 @@ class LiveSession:
         on_reconnect: Callable[[ReconnectInfo], Awaitable[None]] | None = None,
         clock: Callable[[], float] = time.monotonic,
         events_broadcast: bool = False,
+        server: str | None = None,
     ) -> None:
         self.client_id = client_id
+        self.server = server
+        """The server's name for :attr:`Job.server` (its base URL)."""
         # Comfy Cloud sends every job's events to each socket of the account; a local server
         # only to the submitter, so a job attached from elsewhere is followed over HTTP.
         self._events_broadcast = events_broadcast
@@ -167,6 +197,11 @@ class LiveSession:
         return ConnectionState.IDLE if self._connection is None else self._connection.state
 
     @property
+    def backend(self) -> SessionBackend:
+        """The server operations the session's jobs use."""
+        return self._backend
+
+    @property
     def jobs(self) -> Mapping[str, Job]:
         """The jobs in flight, by prompt id."""
         return self._jobs
@@ -181,10 +216,7 @@ class LiveSession:
         detach: bool,
         node_weights: Mapping[str, float] | None = None,
     ) -> Job:
-        if self._closed:
-            raise ClientClosedError("the session is closed")
-        if prompt_id in self._jobs:
-            raise ConfigurationError(f"prompt id {prompt_id} is already in flight in this session")
+        self._check_free(prompt_id)
         job = Job(
             prompt_id,
             backend=self._backend,
@@ -195,13 +227,24 @@ class LiveSession:
             node_weights=node_weights,
             detach=detach,
             clock=self._clock,
+            server=self.server,
         )
+        self._track(job)
+        return job
+
+    def _check_free(self, prompt_id: str) -> None:
+        if self._closed:
+            raise ClientClosedError("the session is closed")
+        if prompt_id in self._jobs:
+            raise ConfigurationError(f"prompt id {prompt_id} is already in flight in this session")
+
+    def _track(self, job: Job) -> None:
+        prompt_id = job.prompt_id
         self._jobs[prompt_id] = job
         self.dispatcher.register(prompt_id, job._feed)
         silent = self._options.reconcile.silent_after
         self._checks[prompt_id] = (silent, self._clock() + silent)
         self._schedule_check(prompt_id, job)
-        return job
 
     def _settled(self, job: Job) -> None:
         self._jobs.pop(job.prompt_id, None)
@@ -233,14 +276,45 @@ class LiveSession:
         Cancelling the caller while the POST is in flight removes the registration and cancels
         the prompt on the server if it was queued (unless ``detach``), so nothing runs unseen.
         """
-        prompt_id = prompt_id or new_prompt_id()
-        if not _CANONICAL_UUID.fullmatch(prompt_id):
-            raise ConfigurationError(
-                f"prompt_id {prompt_id!r} is not a canonical lowercase uuid (the server refuses it)"
-            )
+        prompt_id = checked_prompt_id(prompt_id)
         job = self._new_job(
             prompt_id, node_count=len(prompt), node_weights=step_weights(prompt), detach=detach
         )
+        await self._post(job, prompt, options, abandon=not detach)
+        if timeout is not None:
+            job._set_deadline(timeout)
+        return job
+
+    async def adopt(
+        self, job: Job, prompt: Mapping[str, object], options: SubmitOptions = SubmitOptions()
+    ) -> None:
+        """Run a job made elsewhere (a pool's) on this session's server, under its prompt id.
+
+        As :meth:`submit`, but the job, its backend and its outcome belong to its maker; when
+        the POST fails or is cancelled the job is released again (and cancelled on the server if
+        the POST may have reached it), so the maker can send it elsewhere.
+        """
+        self._check_free(job.prompt_id)
+        if self.server is not None:
+            job._placed(self.server)
+        self._track(job)
+        await self._post(job, prompt, options, abandon=True)
+
+    def ended(self, job: Job) -> None:
+        """An adopted job ended: stop following it (its late events are dropped)."""
+        if self._jobs.get(job.prompt_id) is job:
+            self._settled(job)
+
+    def release(self, job: Job) -> None:
+        """Stop following ``job`` here without ending it (its maker moves it elsewhere)."""
+        if self._jobs.get(job.prompt_id) is job:
+            self._forget(job)
+
+    async def _post(
+        self, job: Job, prompt: Mapping[str, object], options: SubmitOptions, *, abandon: bool
+    ) -> None:
+        """Open the socket, POST the prompt; on any failure stop tracking the job."""
+        prompt_id = job.prompt_id
         try:
             await self.connection.ensure_open()
             self._ensure_reconciler()
@@ -249,7 +323,7 @@ class LiveSession:
             )
         except asyncio.CancelledError:
             self._forget(job)
-            if not detach:  # the POST may have reached the server: make sure it does not run
+            if abandon:  # the POST may have reached the server: make sure it does not run
                 with contextlib.suppress(ComfyError):
                     self.tasks.spawn(
                         self._backend.cancel(prompt_id, running=False),
@@ -261,9 +335,6 @@ class LiveSession:
             self._forget(job)
             raise
         job._accepted(response.number, response.node_errors)
-        if timeout is not None:
-            job._set_deadline(timeout)
-        return job
 
     async def attach(self, prompt_id: str, *, timeout: float | None = None) -> Job:
         """Follow a prompt submitted earlier (by this or another process) to its outcome.

@@ -51,7 +51,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=8188, help="port (0: a free one)")
     parser.add_argument("--cloud", action="store_true", help="serve the Comfy Cloud flavour")
     parser.add_argument("--api-key", help="Cloud API key (random when omitted)")
-    parser.add_argument("--object-info", help="object_info JSON (or .json.gz) to serve")
+    parser.add_argument(
+        "--object-info", help="object_info JSON (or .json.gz) to serve instead of the default"
+    )
+    parser.add_argument(
+        "--extra-nodes",
+        action="append",
+        default=[],
+        metavar="OBJECT_INFO.json",
+        help="add the node classes of this object_info dump (a custom node pack's; repeatable)",
+    )
     parser.add_argument("--time-scale", type=float, default=1.0, help="multiplies durations")
     parser.add_argument(
         "--node-duration",
@@ -101,6 +110,7 @@ async def _serve(args: argparse.Namespace) -> None:
         port=args.port,
         api_key=args.api_key,
         object_info=args.object_info,
+        extra_nodes=args.extra_nodes,
         models=_inventory(args),
         time_scale=args.time_scale,
         node_durations=dict(args.node_duration),

@@ -22,7 +22,7 @@ import contextlib
 import time
 import zlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from comfy_async.protocol.frames import (
     encode_preview_image,
@@ -50,6 +50,9 @@ __all__ = ["Executor", "now_ms"]
 #: ProgressBar throttling (§3.3): at most one update per 100 ms (scaled) unless it changed ≥0.5%.
 THROTTLE_SECONDS = 0.1
 CACHE_LIMIT = 10_000
+#: The largest batch the fake draws (a real server's EmptyLatentImage allows 4096).
+MAX_BATCH = 64
+_BATCH_COLOUR_STEP = 0x3D1F7
 _PNG_PREVIEW = solid_png(32, 16, 0x00138D)
 
 
@@ -58,10 +61,19 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+class _Picture(NamedTuple):
+    """What a node's output looks like: its size, its colour and how many images it holds."""
+
+    width: int
+    height: int
+    colour: int
+    batch: int = 1
+
+
 @dataclass(slots=True)
 class _Cached:
     ui: dict[str, object] | None
-    image: tuple[int, int, int]
+    image: _Picture
 
 
 @dataclass(slots=True)
@@ -72,7 +84,7 @@ class _Run:
     interrupted: bool = False
     nodes: dict[str, dict[str, object]] = field(default_factory=dict)
     executed: list[str] = field(default_factory=list)
-    images: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+    images: dict[str, _Picture] = field(default_factory=dict)
     blocked: dict[str, str] = field(default_factory=dict)
     outputs: dict[str, object] = field(default_factory=dict)
     meta: dict[str, object] = field(default_factory=dict)
@@ -121,6 +133,11 @@ class Executor:
         self.current_client: str | None = None
         self.last_node: str | None = None
         self._workers: list[asyncio.Task[None]] = []
+        self._running = asyncio.Event()  # cleared while the box is frozen (``pause``)
+        self._running.set()
+        #: Every prompt that ended here, in order: ``(prompt_id, "success" | "error" |
+        #: "interrupted")`` (the server keeps the list across restarts).
+        self.finished: list[tuple[str, str]] = []
 
     def start(self) -> None:
         """Start the worker tasks."""
@@ -143,9 +160,18 @@ class Executor:
                 run.interrupted = hit = True
         return hit
 
+    def pause(self) -> None:
+        """Freeze: start nothing new, and hold the running prompt before its next node or step."""
+        self._running.clear()
+
+    def resume(self) -> None:
+        """Thaw: go on where it stopped."""
+        self._running.set()
+        self.queue.poke()
+
     async def _work(self) -> None:
         while True:
-            item = await self.queue.take()
+            item = await self.queue.take(may_run=self._running.is_set)
             await self._run(item)
 
     def _target(self, item: QueueItem) -> tuple[Target, bool]:
@@ -207,6 +233,11 @@ class Executor:
         }
         end = terminal[1]["timestamp"]  # type: ignore[index]
         self.history.put(HistoryEntry(item, run.outputs, status, run.meta, started, end))
+        if success:
+            ended = "success"
+        else:
+            ended = "interrupted" if terminal[0] == "execution_interrupted" else "error"
+        self.finished.append((item.prompt_id, ended))
         self.runs.pop(item.task_id, None)
         if not self.cloud:
             self.current_client, self.last_node = None, None
@@ -257,6 +288,7 @@ class Executor:
             self._state(run, node_id, 1, 1, "finished")
 
     async def _execute(self, run: _Run, node_id: str, signature: str) -> None:
+        await self._running.wait()
         item = run.item
         node = item.prompt[node_id]
         assert isinstance(node, dict)
@@ -324,6 +356,7 @@ class Executor:
         loop = asyncio.get_running_loop()
         for step in range(1, behaviour.steps + 1):
             await asyncio.sleep(duration / behaviour.steps)
+            await self._running.wait()
             if run.interrupted:
                 raise self._interrupted(run, node_id, class_type)
             now = loop.time()
@@ -381,7 +414,7 @@ class Executor:
 
     def _image_of(
         self, run: _Run, class_type: str, inputs: dict[str, object], literals: dict[str, object]
-    ) -> tuple[int, int, int]:
+    ) -> _Picture:
         """The image a node produces: size from its picture input, colour from what it depends on.
 
         Outputs are a deterministic function of the inputs, as a real server's are: a simulated
@@ -390,7 +423,8 @@ class Executor:
         prompt gives a new image and an identical prompt the same one. Its size comes from the
         input that carries the picture (``samples``, ``latent_image``, ``image``…), else from its
         own ``width``/``height``. Nodes with a behaviour, output nodes and ``color`` inputs pass
-        their colour through unchanged.
+        their colour through unchanged. A ``batch_size`` input sets how many images there are;
+        otherwise the count follows the picture input.
         """
         upstream = {
             name: run.images[value[0]]
@@ -403,15 +437,19 @@ class Executor:
         if "width" in literals and "height" in literals:
             width, height = _int(literals.get("width"), 64), _int(literals.get("height"), 64)
         elif picture is not None:
-            width, height = picture[0], picture[1]
+            width, height = picture.width, picture.height
         else:
             width, height = 64, 64
+        if "batch_size" in literals:
+            batch = max(1, min(_int(literals.get("batch_size"), 1), MAX_BATCH))
+        else:
+            batch = picture.batch if picture is not None else 1
         if "color" in literals:
             colour = _int(literals.get("color"), 0)
         elif picture is not None and (
             self.behaviours.is_registered(class_type) or self.behaviours.is_output_node(class_type)
         ):
-            colour = picture[2]
+            colour = picture.colour
         elif self.behaviours.is_registered(class_type) and picture is None:
             colour = 0
         else:
@@ -419,14 +457,14 @@ class Executor:
                 (
                     class_type,
                     sorted(literals.items()),
-                    sorted((k, v[2]) for k, v in upstream.items()),
+                    sorted((k, v.colour) for k, v in upstream.items()),
                 )
             )
             colour = zlib.crc32(fingerprint.encode()) & 0xFFFFFF
-        return width, height, colour
+        return _Picture(width, height, colour, batch)
 
     def _make_ui(
-        self, behaviour: NodeBehaviour, literals: dict[str, object], image: tuple[int, int, int]
+        self, behaviour: NodeBehaviour, literals: dict[str, object], image: _Picture
     ) -> dict[str, object] | None:
         if behaviour.output == "text":
             value = behaviour.text_value
@@ -434,15 +472,19 @@ class Executor:
                 value = str(literals.get("value", literals.get("text", "")))
             return {"text": [value]}
         if behaviour.output in {"save", "preview"}:
-            png = solid_png(*image)
-            if behaviour.output == "save":
-                prefix = literals.get("filename_prefix")
-                ref = self.files.save_image(
-                    "output", prefix if isinstance(prefix, str) else "ComfyUI", png
-                )
-            else:
-                ref = self.files.save_image("temp", self.files.temp_prefix, png)
-            return {"images": [ref]}
+            refs = []
+            for index in range(image.batch):  # a batch: one file each, each its own colour
+                colour = (image.colour + index * _BATCH_COLOUR_STEP) & 0xFFFFFF
+                png = solid_png(image.width, image.height, colour)
+                if behaviour.output == "save":
+                    prefix = literals.get("filename_prefix")
+                    ref = self.files.save_image(
+                        "output", prefix if isinstance(prefix, str) else "ComfyUI", png
+                    )
+                else:
+                    ref = self.files.save_image("temp", self.files.temp_prefix, png)
+                refs.append(ref)
+            return {"images": refs}
         return None
 
     # ------------------------------------------------------------------ terminal events

@@ -62,7 +62,7 @@ from comfy_async.testing.models import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
     from types import TracebackType
 
     from comfy_async.testing.behaviours import BehaviourSource
@@ -94,22 +94,40 @@ def _load_object_info(source: str | Path | Mapping[str, object] | None) -> tuple
 _DEFAULT_CATALOGUE: tuple[bytes, Any] | None = None
 
 
-def _catalogue(
-    source: str | Path | Mapping[str, object] | None, models: Mapping[str, tuple[str, ...]]
-) -> tuple[bytes, Any]:
-    """The ``/object_info`` a server serves: ``source`` with its loaders listing ``models``."""
-    global _DEFAULT_CATALOGUE  # noqa: PLW0603 - built once per process, read-only after
-    default = source is None and models == dict(DEFAULT_MODELS)
-    if default and _DEFAULT_CATALOGUE is not None:
-        return _DEFAULT_CATALOGUE
+def _read_catalogue(source: str | Path | Mapping[str, object] | None) -> dict[str, Any]:
     try:
         _, parsed = _load_object_info(source)
     except OSError as error:
         raise ConfigurationError(f"cannot read the object_info file {source}: {error}") from None
     except ValueError as error:
         raise ConfigurationError(f"the object_info {source} is not JSON: {error}") from None
-    if not isinstance(parsed, dict):
-        raise ConfigurationError("an object_info maps node class names to their schemas")
+    if not isinstance(parsed, dict) or not all(isinstance(v, dict) for v in parsed.values()):
+        where = f" {source}" if isinstance(source, (str, Path)) else ""
+        raise ConfigurationError(
+            f"the object_info{where} is not a mapping of node class names to their schemas"
+        )
+    return parsed
+
+
+def _catalogue(
+    source: str | Path | Mapping[str, object] | None,
+    models: Mapping[str, tuple[str, ...]],
+    extra: Sequence[str | Path | Mapping[str, object]] = (),
+) -> tuple[bytes, Any]:
+    """The ``/object_info`` a server serves: ``source`` plus ``extra``, loaders listing ``models``.
+
+    Each ``extra`` catalogue (a custom node pack's dump, say) adds its classes, replacing a
+    class of the same name.
+    """
+    global _DEFAULT_CATALOGUE  # noqa: PLW0603 - built once per process, read-only after
+    default = source is None and not extra and models == dict(DEFAULT_MODELS)
+    if default and _DEFAULT_CATALOGUE is not None:
+        return _DEFAULT_CATALOGUE
+    parsed = _read_catalogue(source)
+    if extra:
+        parsed = dict(parsed)
+        for more in extra:
+            parsed.update(_read_catalogue(more))
     listed = with_inventory(parsed, models)
     # json, not orjson: custom nodes publish integer bounds beyond 64 bits (§4.6)
     built = (json.dumps(listed).encode(), listed)
@@ -151,6 +169,9 @@ class FakeComfyServer:
         api_key: the Cloud key (required on Cloud; a random one when ``None``).
         object_info: the node catalogue: a path (``.json`` or ``.json.gz``), a mapping, or
             ``None`` for the recorded real-server catalogue (890 classes incl. probe nodes).
+        extra_nodes: more catalogues (paths or mappings, e.g. a custom node pack's
+            ``/object_info``) whose classes are added to ``object_info``, so a workflow using
+            them runs; a class without a registered behaviour is simulated from its schema.
         models: the model inventory, folder → file names (default:
             :data:`~comfy_async.testing.models.DEFAULT_MODELS`); served by ``/models/{folder}``
             and listed by every loader's combo input, so validation accepts exactly these.
@@ -191,6 +212,7 @@ class FakeComfyServer:
         port: int = 0,
         api_key: str | None = None,
         object_info: str | Path | Mapping[str, object] | None = None,
+        extra_nodes: Sequence[str | Path | Mapping[str, object]] = (),
         models: ModelInventory | None = None,
         speed: float = 1.0,
         load_time: float = 0.0,
@@ -224,7 +246,9 @@ class FakeComfyServer:
         self.models = check_inventory(
             DEFAULT_MODELS if models is None else models, self._info["model_folders"]
         )
-        self._object_info_bytes, self._object_info = _catalogue(object_info, self.models)
+        self._object_info_bytes, self._object_info = _catalogue(
+            object_info, self.models, extra_nodes
+        )
         self.time_scale = time_scale
         if speed <= 0:
             raise ConfigurationError(f"speed must be positive, got {speed!r}")
@@ -263,6 +287,10 @@ class FakeComfyServer:
         self.cancel_requests: list[str] = []
         #: The query of every ``GET /history`` listing (``{}`` for the whole, unbounded history).
         self.history_listings: list[dict[str, str]] = []
+        #: Every prompt that ended here, in order, across restarts: ``(prompt_id, outcome)``
+        #: with outcome ``"success"``, ``"error"`` or ``"interrupted"`` (a pool test checks
+        #: that no prompt ran to success twice, on one server or on several).
+        self.finished: list[tuple[str, str]] = []
         self._files = FileStore(self.base_dir, rng=self._rng)
         self._ctx: ServerContext | None = None
         self._runner: web.AppRunner | None = None
@@ -383,6 +411,11 @@ class FakeComfyServer:
             self._origin = SignedOrigin(self._files, self.redirect_host)
             await self._origin.start()
         ctx = self._build_context()
+        await self._serve(ctx)
+        ctx.hub.start()
+        ctx.executor.start()
+
+    async def _serve(self, ctx: ServerContext) -> None:
         app = web.Application(
             client_max_size=self.max_upload_size, middlewares=self._middlewares(ctx)
         )
@@ -399,8 +432,35 @@ class FakeComfyServer:
         await site.start()
         self._port = runner.addresses[0][1]
         self._runner, self._ctx = runner, ctx
+
+    async def suspend(self) -> None:
+        """Freeze the box, as a stopped VM or a partition: it serves nothing and runs nothing.
+
+        The port is closed and every socket cut; the queue, the history and the prompt it was
+        running are kept, frozen before their next node or step. :meth:`resume` thaws it.
+        """
+        ctx, runner = self._context, self._runner
+        ctx.executor.pause()
+        await ctx.hub.close(abort=True)
+        self._runner = None
+        if runner is not None:
+            await runner.cleanup()
+
+    async def resume(self, *, run_after: float = 0.0) -> None:
+        """Serve again on the same port with the queue it had; run again after ``run_after`` s.
+
+        A box whose HTTP comes back before its worker goes on: in between, a client can clear
+        from its queue what it moved elsewhere.
+        """
+        ctx = self._context
+        if self._runner is not None:
+            raise RuntimeError("the fake server is not suspended")
+        await self._serve(ctx)
         ctx.hub.start()
-        ctx.executor.start()
+        if run_after > 0:
+            asyncio.get_running_loop().call_later(run_after, ctx.executor.resume)
+        else:
+            ctx.executor.resume()
 
     async def close(self) -> None:
         """Stop serving (sockets get a close frame) and remove the temporary folder."""
@@ -453,6 +513,7 @@ class FakeComfyServer:
             speed=self.speed,
             load_time=self.load_time,
         )
+        executor.finished = self.finished  # kept across restarts
         ctx = ServerContext(
             cloud=self.cloud,
             api_key=self.api_key,

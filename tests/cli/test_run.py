@@ -331,3 +331,38 @@ async def test_a_failure_mid_batch_cancels_the_jobs_left(cli, comfy_server, tmp_
     assert comfy_server.request_counts["POST /jobs/{job_id}/cancel"] == 1
     assert len(comfy_server.prompt_posts) == 2  # the third was never submitted
     await comfy_server.wait_idle()
+
+
+async def test_the_standard_text_to_image_workflow_runs_on_a_default_fake(
+    cli, tmp_path: Path
+) -> None:
+    from PIL import Image
+
+    workflow = Path(__file__).resolve().parents[2] / "examples/workflows/sd15_txt2img_api.json"
+    runs = [("--seed", "1"), ("--seed", "2"), ("--seed", "1")]
+    saved: list[list[Path]] = []
+    reports = []
+    for index, seed in enumerate(runs):
+        size = ("--set", "5.width=320", "--set", "5.height=192")
+        out = tmp_path / str(index)
+        result = await cli("run", workflow, *seed, *size, "-o", out, "--json")
+        assert result.code == ExitCode.OK, result.err
+        (report,) = result.json_lines()
+        reports.append(report)
+        saved.append(sorted(out.iterdir()))
+    assert all(len(files) == 1 for files in saved)
+    sizes = set()
+    for files in saved:
+        with Image.open(files[0]) as image:
+            sizes.add(image.size)
+    assert sizes == {(320, 192)}
+    first, other, repeat = (files[0].read_bytes() for files in saved)
+    assert first != other  # another seed, another image
+    assert repeat == first  # the same seed: the same image
+    # a repeat is answered from the cache: the server hands out its first file again
+    assert [files[0].name for files in saved] == [
+        "ComfyUI_00001_.png",
+        "ComfyUI_00002_.png",
+        "ComfyUI_00001_.png",
+    ]
+    assert [report["seeds"] for report in reports] == [{"3.seed": 1}, {"3.seed": 2}, {"3.seed": 1}]

@@ -87,6 +87,10 @@ def test_bad_inventories_get_clear_errors() -> None:
     }
     with pytest.raises(ConfigurationError, match="cannot read the object_info"):
         FakeComfyServer(object_info="no-such-file.json")
+    with pytest.raises(ConfigurationError, match="cannot read the object_info"):
+        FakeComfyServer(extra_nodes=["no-such-file.json"])
+    with pytest.raises(ConfigurationError, match="not a mapping of node class names"):
+        FakeComfyServer(extra_nodes=[{"MyNode": ["not", "a", "schema"]}])
 
 
 def test_with_inventory_copies_only_the_loaders() -> None:
@@ -144,3 +148,75 @@ async def test_outputs_follow_the_inputs_as_a_real_servers_do(tmp_path: Path) ->
     assert colours[0] != colours[2]  # another prompt, another image
     assert colours[3] == colours[0]  # the same prompt: the same image
     assert "9" in cached  # ... from the cache, as ComfyUI answers a repeat
+
+
+async def test_a_batch_size_gives_that_many_distinct_images(tmp_path: Path) -> None:
+    from PIL import Image
+
+    prompt = sd15()
+    prompt["5"]["inputs"].update(width=96, height=64, batch_size=3)  # type: ignore[union-attr]
+    async with FakeComfyServer(time_scale=0) as server, ComfyClient(server.url) as comfy:
+        result = await comfy.run(prompt, timeout=30)
+        paths = await result.save(tmp_path)
+    assert [file.filename for file in result.files] == [
+        "ComfyUI_00001_.png",
+        "ComfyUI_00002_.png",
+        "ComfyUI_00003_.png",
+    ]
+    pixels = [Image.open(path).convert("RGB") for path in paths]
+    assert {image.size for image in pixels} == {(96, 64)}
+    assert len({image.getpixel((0, 0)) for image in pixels}) == 3
+
+
+#: A custom node pack's ``/object_info``: one upscaler that takes an image and a factor.
+CUSTOM_NODES = {
+    "AcmeSharpen": {
+        "input": {
+            "required": {
+                "image": ["IMAGE"],
+                "amount": ["FLOAT", {"default": 0.5, "min": 0.0, "max": 1.0}],
+            }
+        },
+        "output": ["IMAGE"],
+        "output_is_list": [False],
+        "output_name": ["IMAGE"],
+        "name": "AcmeSharpen",
+        "display_name": "Acme Sharpen",
+        "description": "",
+        "category": "acme",
+        "output_node": False,
+    }
+}
+
+
+async def test_a_custom_node_packs_object_info_extends_the_catalogue(tmp_path: Path) -> None:
+    dump = tmp_path / "acme_object_info.json"
+    dump.write_text(json.dumps(CUSTOM_NODES), encoding="utf-8")
+    prompt = sd15()
+    prompt["10"] = {"class_type": "AcmeSharpen", "inputs": {"image": ["8", 0], "amount": 0.9}}
+    prompt["9"]["inputs"]["images"] = ["10", 0]  # type: ignore[index]
+    async with FakeComfyServer(time_scale=0) as plain, ComfyClient(plain.url) as comfy:
+        with pytest.raises(PromptValidationError, match="AcmeSharpen"):
+            await comfy.submit(prompt)
+    async with FakeComfyServer(time_scale=0, extra_nodes=[dump]) as server:
+        assert "KSampler" in server.object_info  # extended, not replaced
+        async with ComfyClient(server.url) as comfy:
+            result = await comfy.run(prompt, validate=True, timeout=30)
+            catalogue = await comfy.nodes()
+    assert catalogue["AcmeSharpen"].category == "acme"
+    assert [file.filename for file in result.files] == ["ComfyUI_00001_.png"]
+    too_much = json.loads(json.dumps(prompt))
+    too_much["10"]["inputs"]["amount"] = 2.0
+    async with FakeComfyServer(time_scale=0, extra_nodes=[CUSTOM_NODES]) as server:
+        async with ComfyClient(server.url) as comfy:
+            with pytest.raises(PromptValidationError) as refused:
+                await comfy.submit(too_much)
+    assert refused.value.problems()[0][:3] == ("10", "value_bigger_than_max", "amount")
+
+
+def test_the_command_line_takes_custom_node_dumps() -> None:
+    from comfy_async.testing.__main__ import parse_args
+
+    args = parse_args(["--extra-nodes", "acme.json", "--extra-nodes", "more.json.gz"])
+    assert args.extra_nodes == ["acme.json", "more.json.gz"]
+    assert args.object_info is None

@@ -1,6 +1,6 @@
 """The README's testing snippet, run as is in a throwaway project that installed the package.
 
-The three files of the README's "Testing your own code with the fake server" section are
+The files of the README's "Testing your own code with the fake server" section are
 written to an empty folder, a fresh virtual environment gets ``comfy-async[testing]`` from this
 checkout (offline, from uv's cache: no network), and pytest runs there with warnings as errors.
 """
@@ -39,8 +39,13 @@ def find_uv() -> str | None:
     return str(local) if local.exists() else shutil.which("uv")
 
 
-def test_the_readme_declares_three_files() -> None:
-    assert sorted(readme_files()) == ["conftest.py", "pyproject.toml", "test_bot.py"]
+def test_the_readme_declares_its_files() -> None:
+    assert sorted(readme_files()) == [
+        "conftest.py",
+        "pyproject.toml",
+        "test_bot.py",
+        "test_workflow.py",
+    ]
 
 
 def test_the_readme_snippet_runs_unmodified_in_a_fresh_project(tmp_path: Path) -> None:
@@ -86,5 +91,5 @@ def test_the_readme_snippet_runs_unmodified_in_a_fresh_project(tmp_path: Path) -
         timeout=300,
     )
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "2 passed" in run.stdout
+    assert "3 passed" in run.stdout
     assert "warning" not in run.stdout.lower()

@@ -1,0 +1,396 @@
+"""``ComfyPool``: one job API over a fleet of ComfyUI servers (local and Cloud may mix).
+
+::
+
+    async with ComfyPool(["http://gpu1:8188", "http://gpu2:8188"]) as pool:
+        job = await pool.submit(workflow)        # the same Job as ComfyClient.submit returns
+        async for event in job:
+            ...
+        print(job.server, (await job.result()).files)
+
+Each server keeps its own :class:`~comfy_async.client.ComfyClient` (its session and WebSocket),
+so one server's trouble never stalls another. Jobs are held client-side and placed late, when a
+healthy server has room (``max_queue`` per server, counting other clients' prompts there), on
+the server that can run them (node classes and models, read from its ``/object_info``) and
+should: the one holding the models warm, unless the wait for it costs more than loading them
+elsewhere. A server that fails is taken out until it answers again; its jobs move to others and
+are deleted from its queue when it comes back, so none runs twice and each job has exactly one
+outcome. ``job.server`` says where a job runs, ``job.servers`` every server it went through, and
+the ``comfy_async.pool`` logger says why, at debug level.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Self
+
+from comfy_async._live.session import SubmitOptions
+from comfy_async._pool.breaker import Health
+from comfy_async._pool.core import PoolCore
+from comfy_async._pool.held import Demand
+from comfy_async._pool.member import Member, MemberSettings
+from comfy_async._pool.needs import needs_of
+from comfy_async._pool.scheduler import SchedulerSettings
+from comfy_async.client import ComfyClient
+from comfy_async.config import AdmissionPolicy, ClientOptions
+from comfy_async.errors import ConfigurationError, NoCapableServerError
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
+    from pathlib import Path
+    from types import TracebackType
+
+    from comfy_async._live.batch import BatchOutcome
+    from comfy_async._pool.announcer import PoolEventStream
+    from comfy_async.client import WorkflowInput
+    from comfy_async.job import Job, JobResult
+
+__all__ = ["ComfyPool", "PoolServer", "ServerStats"]
+
+
+@dataclass(frozen=True, slots=True)
+class PoolServer:
+    """One server of a pool, with its options.
+
+    Args:
+        server: its base URL, or a :class:`~comfy_async.client.ComfyClient` (which the pool
+            uses and leaves open).
+        name: how stats, logs and ``job.server`` name it (default: its base URL).
+        weight: how fast it is relative to the others (2.0: twice as fast), used until its own
+            job times are measured.
+        max_queue: jobs it is sent at once (its own queue counted, other clients' prompts
+            included); the rest wait in the pool, where they can still go anywhere.
+        tags: labels a submit can require (``submit(..., tags={"80gb"})``).
+        warm_slots: how many model sets it can keep loaded at once (lowered when it is seen
+            to evict).
+
+    """
+
+    server: str | ComfyClient
+    name: str | None = None
+    weight: float = 1.0
+    max_queue: int = 2
+    tags: frozenset[str] = frozenset()
+    warm_slots: int = 2
+
+
+@dataclass(frozen=True, slots=True)
+class ServerStats:
+    """What a pool knows of one server (see :meth:`ComfyPool.stats`)."""
+
+    name: str
+    health: str
+    """``up``, ``down`` or ``recovering`` (clearing moved jobs from its queue)."""
+    in_flight: int
+    """The pool's jobs there (queued or running)."""
+    queued_elsewhere: int
+    """Prompts of other clients in its queue."""
+    warm_models: tuple[str, ...]
+    done: int
+    failed: int
+    moved_away: int
+    """Jobs moved off it to other servers (failover)."""
+    model_loads: int
+    """Jobs sent there whose models were not warm."""
+    mean_duration: float
+    """Seconds per job there (measured, or the prior until a job ends)."""
+    load_cost: float
+    """Seconds a model load adds there (measured, or the pool's estimate)."""
+
+
+def _member_settings(spec: PoolServer, client: ComfyClient) -> MemberSettings:
+    """A server's validated options."""
+    if spec.weight <= 0:
+        raise ConfigurationError(f"a server's weight must be positive, got {spec.weight!r}")
+    if spec.max_queue < 1:
+        raise ConfigurationError(f"max_queue must be at least 1, got {spec.max_queue!r}")
+    if spec.warm_slots < 1:
+        raise ConfigurationError(f"warm_slots must be at least 1, got {spec.warm_slots!r}")
+    return MemberSettings(
+        name=spec.name or client.base_url.rstrip("/"),
+        weight=spec.weight,
+        max_queue=spec.max_queue,
+        tags=frozenset(spec.tags),
+        warm_slots=spec.warm_slots,
+    )
+
+
+class ComfyPool:
+    """A pool of ComfyUI servers behind the job API of :class:`~comfy_async.client.ComfyClient`.
+
+    Args:
+        servers: base URLs, clients, or :class:`PoolServer` entries with options.
+        options: client options for the servers given as URLs.
+        api_key: the Comfy Cloud key for Cloud URLs among ``servers``.
+        retries: how many times a job that was *running* on a server that failed is run again
+            elsewhere (a job that had not started always moves: it never ran). ``0`` gives
+            at-most-once execution; with retries a job interrupted by a network partition (not
+            a crash) could have run partly on the lost server.
+        probe_every: seconds between health probes of each server.
+        probe_timeout: a probe (or the first catalogue read) slower than this fails.
+        down_after: seconds a server's WebSocket may stay down (with jobs there) before the
+            server counts as failed.
+        failures_to_trip: failures in a row that take a server down.
+        admission: fairness between tenants and their limits (:class:`AdmissionPolicy`); by
+            default one shared line, in priority then submission order, without limits.
+        job_duration: seconds a job is assumed to take until measured.
+        model_load_time: seconds a model load is assumed to add until one is measured (the
+            default, 0, spreads jobs freely until the fleet has shown what a load costs).
+
+    """
+
+    def __init__(
+        self,
+        servers: Iterable[str | ComfyClient | PoolServer],
+        *,
+        options: ClientOptions | None = None,
+        api_key: str | None = None,
+        retries: int = 1,
+        probe_every: float = 1.0,
+        probe_timeout: float = 5.0,
+        down_after: float = 10.0,
+        failures_to_trip: int = 2,
+        admission: AdmissionPolicy | None = None,
+        job_duration: float = 10.0,
+        model_load_time: float = 0.0,
+    ) -> None:
+        settings = SchedulerSettings(
+            probe_every=probe_every,
+            probe_timeout=probe_timeout,
+            down_after=down_after,
+            retries=retries,
+            failures_to_trip=failures_to_trip,
+        )
+        self._options = options or ClientOptions()
+        members: list[Member] = []
+        self._clients: list[ComfyClient] = []
+        for item in servers:
+            spec = item if isinstance(item, PoolServer) else PoolServer(item)
+            owned = not isinstance(spec.server, ComfyClient)
+            client = (
+                spec.server
+                if isinstance(spec.server, ComfyClient)
+                else ComfyClient(spec.server, options=options, api_key=api_key)
+            )
+            self._clients.append(client)
+            members.append(
+                Member(
+                    client,
+                    _member_settings(spec, client),
+                    owned=owned,
+                    failures_to_trip=failures_to_trip,
+                    prior_duration=job_duration,
+                    prior_load=model_load_time,
+                )
+            )
+        self._core = PoolCore(
+            members,
+            settings=settings,
+            admission=admission or AdmissionPolicy(),
+            limits=self._options.limits,
+        )
+
+    def __repr__(self) -> str:
+        members = self._core.members
+        up = sum(1 for member in members if member.health is Health.UP)
+        return f"<ComfyPool {up}/{len(members)} servers up>"
+
+    @property
+    def servers(self) -> tuple[ComfyClient, ...]:
+        """The client of each server, in the order given."""
+        return tuple(self._clients)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Read every server's catalogue and start probing (``async with`` does this)."""
+        await self._core.start()
+
+    async def aclose(self, *, drain: bool = False, timeout: float | None = None) -> None:
+        """Close the pool; idempotent.
+
+        With ``drain``, first waits (up to ``timeout``) for every job to end. Jobs still held
+        end with :class:`~comfy_async.errors.ClientClosedError`; jobs on a server go on running
+        there (re-:meth:`attach` them by prompt id) and end here with the same error. Clients
+        the pool made are closed; clients given to it stay open.
+        """
+        if self._core.closed:
+            return
+        await self._core.aclose(drain=drain, timeout=timeout)
+        for member in self._core.members:
+            if member.owned:
+                await member.client.aclose()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # ------------------------------------------------------------------ jobs
+
+    async def submit(
+        self,
+        workflow: WorkflowInput,
+        *,
+        prompt_id: str | None = None,
+        tenant: str | None = None,
+        priority: int = 0,
+        tags: Iterable[str] = (),
+        retries: int | None = None,
+        extra_data: Mapping[str, object] | None = None,
+        partial_execution_targets: Iterable[str] | None = None,
+        preview_method: str | None = None,
+        timeout: float | None = None,
+        detach: bool = False,
+        validate: bool = False,
+    ) -> Job:
+        r"""Hold a workflow for the pool's servers and return its :class:`~comfy_async.job.Job`.
+
+        The job starts ``HELD``: it waits for its turn (fair between ``tenant``\ s, higher
+        ``priority`` first; :class:`~comfy_async.config.AdmissionPolicy`), then for a server
+        that can run it and has room (``job.server`` says which; ``job.position`` its place in
+        line meanwhile). Only servers with every node class and model file the workflow names,
+        and all of ``tags``, are considered. The other options are those of
+        :meth:`ComfyClient.submit`; ``retries`` overrides the pool's for this job, ``timeout``
+        counts from now (time held included). Cancelling a held job needs no request.
+
+        Raises:
+            AdmissionRefused: the tenant is at one of its limits (nothing was queued).
+            NoCapableServerError: no server of the pool can run it (what each one lacks).
+            PromptValidationError: with ``validate``, the graph is refused offline.
+            WorkflowError: the workflow is not a graph, or a UI export cannot be converted.
+            ClientClosedError: the pool is closed.
+
+        """
+        await self.start()
+        prompt = await self._prompt_of(workflow)
+        if validate:
+            capable = self._core.capable(Demand(needs_of(prompt), frozenset(tags)))
+            if capable is not None and capable.catalogue is not None:
+                from comfy_async.workflow import Workflow  # noqa: PLC0415 - optional part
+
+                Workflow(prompt).check(capable.catalogue, allow_partial=True)
+        options = SubmitOptions(
+            extra_data=extra_data,
+            partial_execution_targets=(
+                tuple(partial_execution_targets) if partial_execution_targets is not None else None
+            ),
+            preview_method=preview_method,
+        )
+        return self._core.submit(
+            prompt,
+            prompt_id=prompt_id,
+            options=options,
+            tenant=tenant,
+            priority=priority,
+            tags=tags,
+            retries=retries,
+            timeout=timeout,
+            detach=detach,
+        )
+
+    async def _prompt_of(self, workflow: WorkflowInput) -> Mapping[str, object]:
+        from comfy_async.workflow import Workflow, is_ui_format  # noqa: PLC0415 - optional part
+
+        if isinstance(workflow, Workflow):
+            return workflow.to_prompt()
+        if not is_ui_format(workflow):
+            return workflow
+        for member in self._core.members:
+            if member.catalogue is not None:
+                return Workflow.from_ui(workflow, member.catalogue).to_prompt()
+        raise NoCapableServerError(
+            {member.name: ["a readable catalogue"] for member in self._core.members}
+        )
+
+    async def run(
+        self,
+        workflow: WorkflowInput,
+        *,
+        save_to: str | Path | None = None,
+        timeout: float | None = None,
+        **submit_options: object,
+    ) -> JobResult:
+        """Submit a workflow, wait for its outcome and (with ``save_to``) save its outputs.
+
+        Raises what :meth:`Job.result` raises. Cancelling the caller cancels the job.
+        """
+        job = await self.submit(workflow, timeout=timeout, **submit_options)  # type: ignore[arg-type]
+        result = await job.result()
+        if save_to is not None:
+            await result.save(save_to)
+        return result
+
+    async def submit_many(
+        self,
+        workflows: Iterable[WorkflowInput] | AsyncIterable[WorkflowInput],
+        *,
+        concurrency: int | None = None,
+        timeout: float | None = None,
+        **submit_options: object,
+    ) -> AsyncIterator[BatchOutcome[WorkflowInput]]:
+        """Run many workflows over the pool; yield outcomes as they end.
+
+        ``concurrency`` bounds the jobs in flight (held ones included); by default twice what
+        the servers take at once. Leaving the loop early cancels the jobs still in flight.
+        """
+        from comfy_async._live.batch import run_batch  # noqa: PLC0415 - built on first use
+
+        if concurrency is None:
+            concurrency = 2 * sum(m.settings.max_queue for m in self._core.members)
+
+        async def submit(workflow: WorkflowInput) -> Job:
+            return await self.submit(workflow, timeout=timeout, **submit_options)  # type: ignore[arg-type]
+
+        async for outcome in run_batch(workflows, submit, concurrency=concurrency):
+            yield outcome
+
+    async def attach(self, prompt_id: str, *, timeout: float | None = None) -> Job:
+        """Follow a prompt one of the servers knows (submitted earlier, from anywhere).
+
+        Returns the job of the server that has it (a plain client job: it does not move).
+
+        Raises:
+            JobLost: no server of the pool knows the prompt.
+
+        """
+        return await self._core.attach(prompt_id, timeout=timeout)
+
+    def events(self) -> PoolEventStream:
+        """Servers going down and coming back (:data:`~comfy_async.events.PoolEvent`).
+
+        A bounded stream per caller (the oldest events are dropped when it falls behind);
+        ``close()`` it, or use it as an async context manager.
+        """
+        return self._core.events()
+
+    def stats(self) -> dict[str, ServerStats]:
+        """Each server's health, load, warm models and figures, by name."""
+        stats = {}
+        for member in self._core.members:
+            stats[member.name] = ServerStats(
+                name=member.name,
+                health=member.health.value,
+                in_flight=len(member.entries),
+                queued_elsewhere=member.external,
+                warm_models=tuple(sorted(member.warm_models)),
+                done=member.done,
+                failed=member.failed,
+                moved_away=member.moved_away,
+                model_loads=member.model_loads,
+                mean_duration=member.mean_duration,
+                load_cost=member.load_cost,
+            )
+        return stats
+
+    @property
+    def held(self) -> int:
+        """Jobs waiting in the pool for a server."""
+        return len(self._core.scheduler.fair) + len(self._core.scheduler.held)

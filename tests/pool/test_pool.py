@@ -1,0 +1,76 @@
+"""ComfyPool against several fake servers: routing by capability, load and warm models."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from comfy_async import ComfyClient
+from comfy_async.errors import NoCapableServerError
+from comfy_async.job import JobState
+from comfy_async.pool import ComfyPool, PoolServer
+from comfy_async.testing.fleet import fake_fleet
+from tests.pool.conftest import FAST, txt2img
+
+SD15 = "v1-5-pruned-emaonly.safetensors"
+XL = "sd_xl_base_1.0.safetensors"
+
+
+async def test_jobs_run_on_the_servers_that_hold_their_models() -> None:
+    async with fake_fleet(
+        {"models": {"checkpoints": [SD15]}},
+        {"models": {"checkpoints": [SD15, XL]}},
+        time_scale=0.01,
+    ) as (plain, both):
+        async with ComfyPool([plain.url, both.url], options=FAST) as pool:
+            jobs = [
+                await pool.submit(txt2img(seed, XL if seed % 2 else SD15)) for seed in range(12)
+            ]
+            assert jobs[0].state is JobState.HELD or jobs[0].server is not None
+            results = [await job.result(timeout=30) for job in jobs]
+            stats = pool.stats()
+    assert all(result.files for result in results)
+    for seed, job in enumerate(jobs):
+        if seed % 2:
+            assert job.server == both.url  # only it holds the SDXL checkpoint
+    assert stats[plain.url].done + stats[both.url].done == 12
+    assert stats[plain.url].done > 0  # SD 1.5 jobs spread over both
+
+
+async def test_a_workflow_no_server_can_run_is_refused_at_once_naming_what_is_missing() -> None:
+    async with fake_fleet({"models": {"checkpoints": [SD15]}}, {}, time_scale=0) as (a, b):
+        async with ComfyPool([PoolServer(a.url, name="a"), PoolServer(b.url, name="b")]) as pool:
+            graph = txt2img(1, "missing.safetensors")
+            graph["10"] = {"class_type": "AcmeSharpen", "inputs": {"image": ["8", 0]}}
+            with pytest.raises(NoCapableServerError) as refused:
+                await pool.submit(graph)
+            with pytest.raises(NoCapableServerError, match="tag big-gpu"):
+                await pool.submit(txt2img(1), tags={"big-gpu"})
+    assert refused.value.missing == {
+        "a": ["node AcmeSharpen", "model checkpoints/missing.safetensors"],
+        "b": ["node AcmeSharpen", "model checkpoints/missing.safetensors"],
+    }
+
+
+async def test_a_held_job_is_cancelled_without_any_request() -> None:
+    async with fake_fleet({}, time_scale=1) as (server,):
+        async with ComfyPool([PoolServer(server.url, max_queue=1)], options=FAST) as pool:
+            first = await pool.submit(txt2img(1, steps=20))
+            second = await pool.submit(txt2img(2))
+            await asyncio.sleep(0.1)
+            assert second.state in (JobState.HELD, JobState.ADMITTED)
+            posts_before = server.request_counts["POST /prompt"]
+            assert await second.cancel()
+            assert second.done()
+            assert server.request_counts["POST /prompt"] == posts_before
+            await first.cancel()
+
+
+async def test_the_pool_takes_clients_and_leaves_them_open() -> None:
+    async with fake_fleet({}, time_scale=0) as (server,):
+        async with ComfyClient(server.url) as comfy:
+            async with ComfyPool([comfy]) as pool:
+                result = await pool.run(txt2img(3))
+                assert result.files
+            assert not comfy.closed
