@@ -141,9 +141,7 @@ def body(args: argparse.Namespace, report: Report) -> None:
     report.target("P10 decision time at 10,000 held / at 100 held", ratio, "<=", 3.0)
 
 
-main = main_of(
-    __doc__.splitlines()[0], 5, body, name="p10_admission", title="P10 admission"
-)
+main = main_of(__doc__.splitlines()[0], 5, body, name="p10_admission", title="P10 admission")
 
 if __name__ == "__main__":
     raise SystemExit(main(None))
