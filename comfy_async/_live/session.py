@@ -10,6 +10,9 @@ Connection`, the jobs in flight and the background tasks. It implements
   its check interval, the jobs are looked up over HTTP. One read of the queue covers every job
   still queued or running; only the others are looked up one by one. The interval adapts: it
   doubles while a job stays alive and silent, and resets when the job speaks;
+* a job found nowhere on consecutive checks ends lost, or **expired** when the oldest record the
+  server keeps was queued after it (its record was pruned: one bounded read, never the whole
+  history);
 * **self-healing of an orphaned socket** (protocol doc §3.1): when HTTP shows that a job ended
   although the open socket never said so, the socket is replaced;
 * clean shutdown: :meth:`aclose` optionally drains, then leaves no task, socket or registration.
