@@ -45,6 +45,8 @@ from comfy_async.errors import (
     JobInterrupted,
     JobLost,
     JobTimeout,
+    ManagerTaskError,
+    ManagerUnavailableError,
     MessageError,
     NoCapableServerError,
     NotFoundError,
@@ -63,6 +65,7 @@ from comfy_async.errors import (
     UnsafeError,
     UnsafePathError,
     UnsafeRedirectError,
+    UnsafeURLError,
     UnsupportedOperationError,
     UnsupportedWorkflowError,
     WorkflowError,
@@ -76,7 +79,7 @@ logging.getLogger("comfy_async").addHandler(logging.NullHandler())
 if TYPE_CHECKING:
     from comfy_async._live.batch import BatchOutcome
     from comfy_async._live.connection import ConnectionState, ReconnectInfo
-    from comfy_async._transport.rest.prompts import new_prompt_id
+    from comfy_async._transport.rest.prompts import batch_prompt_id, new_prompt_id
     from comfy_async.catalogue import Catalogue
     from comfy_async.client import ComfyClient
     from comfy_async.job import Job, JobProgress, JobResult, JobState
@@ -119,6 +122,8 @@ __all__ = [
     "JobResult",
     "JobState",
     "JobTimeout",
+    "ManagerTaskError",
+    "ManagerUnavailableError",
     "MessageError",
     "NoCapableServerError",
     "NotFoundError",
@@ -146,11 +151,13 @@ __all__ = [
     "UnsafeError",
     "UnsafePathError",
     "UnsafeRedirectError",
+    "UnsafeURLError",
     "UnsupportedOperationError",
     "UnsupportedWorkflowError",
     "Workflow",
     "WorkflowError",
     "WorkflowFormatError",
+    "batch_prompt_id",
     "new_prompt_id",
 ]
 
@@ -173,6 +180,7 @@ _LAZY = {
     "JobResult": "comfy_async.job",
     "JobState": "comfy_async.job",
     "ReconnectInfo": "comfy_async._live.connection",
+    "batch_prompt_id": "comfy_async._transport.rest.prompts",
     "new_prompt_id": "comfy_async._transport.rest.prompts",
 }
 

@@ -3,7 +3,7 @@
 A session owns one :class:`~comfy_async._transport.http.HttpClient` (base URL, route table,
 credentials, the aiohttp session) and exposes the REST surface as namespaces: ``prompts``,
 ``queue``, ``history``, ``jobs``, ``files``, ``system``, ``models``, ``userdata``,
-``settings``, ``users``.
+``settings``, ``users``, ``manager`` (ComfyUI-Manager).
 The live side — one WebSocket opened on first need, ``submit()`` returning
 :class:`~comfy_async.job.Job` handles, reconciliation over HTTP — is a
 :class:`~comfy_async._live.session.LiveSession` built on the same HTTP client and ``client_id``.
@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import uuid
-from typing import TYPE_CHECKING, Final, Generic, Literal, Self, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, Final, Generic, Literal, Self, TypeVar, cast, overload
 
 from yarl import URL
 
@@ -35,9 +35,11 @@ if TYPE_CHECKING:
     from comfy_async._live.batch import BatchOutcome
     from comfy_async._live.connection import Connection, ConnectionState, ReconnectInfo
     from comfy_async._live.dispatch import EventTap
+    from comfy_async._live.keyed_lock import KeyedLocks
     from comfy_async._live.session import LiveSession
     from comfy_async._pool.core import PoolCore
     from comfy_async._transport.rest import (
+        ComfyUIManager,
         Files,
         History,
         Jobs,
@@ -191,6 +193,7 @@ class ComfyClient:
         self._catalogue_lock: asyncio.Lock | None = None
         self._admission = admission
         self._admitting: PoolCore | None = None
+        self._items: KeyedLocks | None = None
 
     # ------------------------------------------------------------------ REST namespaces
 
@@ -239,6 +242,12 @@ class ComfyClient:
     )
     users: _Namespace[Users] = _Namespace(
         "comfy_async._transport.rest.userdata", "Users", "The server's users (``--multi-user``)."
+    )
+    manager: _Namespace[ComfyUIManager] = _Namespace(
+        "comfy_async._transport.rest.comfyui_manager",
+        "ComfyUIManager",
+        "ComfyUI-Manager: install node packs and models, follow its queue, reboot.",
+        lambda client, cls: cls(client._http, client.client_id),
     )
 
     # ------------------------------------------------------------------ live session
@@ -423,6 +432,45 @@ class ComfyClient:
             prompt, prompt_id=prompt_id, options=options, timeout=timeout, detach=detach
         )
 
+    async def submit_or_attach(
+        self, workflow: WorkflowInput, *, prompt_id: str, **submit_options: Any
+    ) -> Job:
+        """Submit under ``prompt_id`` unless the server has it already: idempotent by the id.
+
+        With :func:`~comfy_async.batch_prompt_id` each item of a batch has the same id every
+        time, so a retried item (a worker restarted, a command re-run) attaches to its prompt
+        when the server has it queued, running or done, and is submitted only when it is found
+        nowhere. Two tasks of this process asking at once make one decision (the second gets the
+        first one's job). Two processes racing on one item both POST; each then reads the queue,
+        and the one whose submission came later deletes one of the two entries, so the prompt
+        runs once; both jobs then follow it over HTTP as well as by events.
+
+        Returns the job (an attached one is detached: see :meth:`attach`). The options are
+        :meth:`submit`'s.
+        """
+        from comfy_async._live.keyed_lock import KeyedLocks  # noqa: PLC0415 - built on first use
+        from comfy_async._live.session import checked_prompt_id  # noqa: PLC0415
+
+        checked_prompt_id(prompt_id)
+        if self._items is None:
+            self._items = KeyedLocks()
+        async with self._items.hold(prompt_id):
+            live = self._live
+            job = live.jobs.get(prompt_id)
+            if job is not None:
+                return job
+            timeout = submit_options.get("timeout")
+            if await live.backend.lookup(prompt_id) is not None:
+                return await self.attach(prompt_id, timeout=timeout)
+            job = await self.submit(workflow, prompt_id=prompt_id, **submit_options)
+            if self._admission is None:
+                from comfy_async._live.duplicates import keep_one_entry  # noqa: PLC0415
+
+                await keep_one_entry(self.queue, live, job)
+            elif self._admitting is not None:
+                self._admitting.mark_idempotent(prompt_id)
+            return job
+
     async def _admission_core(self, policy: AdmissionPolicy) -> PoolCore:
         """The admission line of this client: a pool of one server, itself (built once)."""
         core = self._admitting
@@ -504,11 +552,11 @@ class ComfyClient:
         Raises what :meth:`Job.result` raises. Cancelling the caller cancels the job on the
         server.
         """
-        job = await self.submit(workflow, timeout=timeout, **submit_options)  # type: ignore[arg-type]
-        result = await job.result()
-        if save_to is not None:
-            await result.save(save_to)
-        return result
+        from comfy_async._live.batch import run_one  # noqa: PLC0415 - built on first use
+
+        return await run_one(
+            self.submit, workflow, save_to=save_to, timeout=timeout, options=submit_options
+        )
 
     async def submit_many(
         self,

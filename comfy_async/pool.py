@@ -22,9 +22,10 @@ the ``comfy_async.pool`` logger says why, at debug level.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Any, Self
 
-from comfy_async._live.session import SubmitOptions
+from comfy_async._live.keyed_lock import KeyedLocks
+from comfy_async._live.session import SubmitOptions, checked_prompt_id
 from comfy_async._pool.breaker import Health
 from comfy_async._pool.core import PoolCore
 from comfy_async._pool.held import Demand
@@ -162,6 +163,7 @@ class ComfyPool:
             failures_to_trip=failures_to_trip,
         )
         self._options = options or ClientOptions()
+        self._items = KeyedLocks()
         members: list[Member] = []
         self._clients: list[ComfyClient] = []
         for item in servers:
@@ -322,11 +324,11 @@ class ComfyPool:
 
         Raises what :meth:`Job.result` raises. Cancelling the caller cancels the job.
         """
-        job = await self.submit(workflow, timeout=timeout, **submit_options)  # type: ignore[arg-type]
-        result = await job.result()
-        if save_to is not None:
-            await result.save(save_to)
-        return result
+        from comfy_async._live.batch import run_one  # noqa: PLC0415 - built on first use
+
+        return await run_one(
+            self.submit, workflow, save_to=save_to, timeout=timeout, options=submit_options
+        )
 
     async def submit_many(
         self,
@@ -351,6 +353,31 @@ class ComfyPool:
 
         async for outcome in run_batch(workflows, submit, concurrency=concurrency):
             yield outcome
+
+    async def submit_or_attach(
+        self, workflow: WorkflowInput, *, prompt_id: str, **submit_options: Any
+    ) -> Job:
+        """Submit under ``prompt_id`` unless a server has it already: idempotent by the id.
+
+        The healthy servers are asked first; a prompt found on one (queued, running or done) is
+        attached there, and submitted only when found nowhere (see
+        :meth:`ComfyClient.submit_or_attach`, :func:`~comfy_async.batch_prompt_id`). Two tasks
+        of this process asking at once get one job. A server that is down when asked cannot
+        answer: a prompt it holds may then run again elsewhere (keep ``retries`` and the
+        servers' health in mind for strict once-only work).
+        """
+        checked_prompt_id(prompt_id)
+        await self.start()
+        async with self._items.hold(prompt_id):
+            entry = self._core.scheduler.entries.get(prompt_id)
+            if entry is not None:
+                return entry.job
+            member = await self._core.known(prompt_id)
+            if member is not None:
+                return await member.client.attach(prompt_id, timeout=submit_options.get("timeout"))
+            job = await self.submit(workflow, prompt_id=prompt_id, **submit_options)
+            self._core.mark_idempotent(prompt_id)
+            return job
 
     async def attach(self, prompt_id: str, *, timeout: float | None = None) -> Job:
         """Follow a prompt one of the servers knows (submitted earlier, from anywhere).

@@ -303,6 +303,19 @@ class LiveSession:
         self._track(job)
         await self._post(job, prompt, options, abandon=True)
 
+    def follow(self, job: Job) -> None:
+        """Check ``job`` over HTTP at a running job's pace.
+
+        Its events may go to another client (a duplicate submission of its id from elsewhere).
+        """
+        prompt_id = job.prompt_id
+        if self._jobs.get(prompt_id) is not job or prompt_id in self._followed:
+            return
+        follow = _follow_pace(self._options.reconcile)[0]
+        self._followed.add(prompt_id)
+        self._checks[prompt_id] = (follow, self._clock() + follow)
+        self._schedule_check(prompt_id, job)
+
     def ended(self, job: Job) -> None:
         """An adopted job ended: stop following it (its late events are dropped)."""
         if self._jobs.get(job.prompt_id) is job:

@@ -19,7 +19,13 @@ from comfy_async._pool.breaker import Health
 from comfy_async._pool.held import Demand, Entry
 from comfy_async._pool.needs import needs_of
 from comfy_async._pool.scheduler import Scheduler, SchedulerSettings
-from comfy_async.errors import ClientClosedError, ConfigurationError, JobLost, NoCapableServerError
+from comfy_async.errors import (
+    ClientClosedError,
+    ComfyError,
+    ConfigurationError,
+    JobLost,
+    NoCapableServerError,
+)
 from comfy_async.job import Job
 
 if TYPE_CHECKING:
@@ -171,15 +177,32 @@ class PoolCore:
             job._set_deadline(timeout)
         return job
 
-    async def attach(self, prompt_id: str, *, timeout: float | None) -> Job:
-        """The job of the server that knows ``prompt_id`` (see ``ComfyPool.attach``)."""
-        await self.start()
+    def mark_idempotent(self, prompt_id: str) -> None:
+        """Resolve duplicates of this job's id once it is POSTed (see ``submit_or_attach``)."""
+        entry = self.scheduler.entries.get(prompt_id)
+        if entry is not None:
+            entry.idempotent = True
+
+    async def known(self, prompt_id: str) -> Member | None:
+        """The first healthy server that has ``prompt_id`` (queued, running or done)."""
         for member in self.members:
             if member.health is not Health.UP:
                 continue
-            if await member.client._live.backend.lookup(prompt_id) is not None:
-                return await member.client.attach(prompt_id, timeout=timeout)
-        raise JobLost(prompt_id, "no server of the pool knows it")
+            try:
+                found = await member.client._live.backend.lookup(prompt_id)
+            except ComfyError:
+                continue
+            if found is not None:
+                return member
+        return None
+
+    async def attach(self, prompt_id: str, *, timeout: float | None) -> Job:
+        """The job of the server that knows ``prompt_id`` (see ``ComfyPool.attach``)."""
+        await self.start()
+        member = await self.known(prompt_id)
+        if member is None:
+            raise JobLost(prompt_id, "no server of the pool knows it")
+        return await member.client.attach(prompt_id, timeout=timeout)
 
     def events(self) -> PoolEventStream:
         """A new listener of the pool's events."""

@@ -53,6 +53,8 @@ class Entry:
     """Whether admission let it go to the servers (it is then in the held groups or placed)."""
     removed: bool = False
     """Cancelled while waiting for admission."""
+    idempotent: bool = False
+    """Submitted by ``submit_or_attach``: after its POST, duplicates of its id are resolved."""
     placed_seq: int = 0
     """Order of placement on its server (its place in that server's queue)."""
 

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from comfy_async._live.connection import ConnectionState
+from comfy_async._live.duplicates import keep_one_entry
 from comfy_async._live.tasks import TaskSet
 from comfy_async._pool.admission import FairQueue
 from comfy_async._pool.breaker import Health
@@ -310,11 +311,13 @@ class Scheduler:
             self._take_back(entry, member, f"submitting failed: {_describe(error)}", started=False)
             self._failed(member, f"a submission failed: {_describe(error)}")
             return
-        if job._cancel_requested and not job.done():
-            # cancelled while the POST was in flight: make sure it does not run
+        if entry.idempotent:
+            await keep_one_entry(member.client.queue, member.client._live, job)
+        if job._cancel_requested:
+            # cancelled (or timed out) while the POST was in flight: make sure it does not run
             with contextlib.suppress(ComfyError):
                 await member.client._live.backend.cancel(job.prompt_id, running=False)
-            job._settle(JobCancelled(job.prompt_id))
+            job._settle(JobCancelled(job.prompt_id))  # no-op if it has its outcome already
 
     # ------------------------------------------------------------------ endings
 
