@@ -8,7 +8,11 @@ from pathlib import Path
 TESTS = Path(__file__).resolve().parent
 NOTE = TESTS / "RELIABILITY.md"
 NODE = re.compile(r"`([\w/]+\.py)::(\w+)`")
-SCENARIO_FILES = ("session/test_scenarios.py", "session/test_fault_scenarios.py")
+SCENARIO_FILES = (
+    "session/test_scenarios.py",
+    "session/test_fault_scenarios.py",
+    "pool/test_failover.py",
+)
 
 
 def _named() -> set[tuple[str, str]]:
