@@ -12,7 +12,7 @@ Each item's prompt id comes from the batch id and its key, so the command can be
 a crash, Ctrl-C, a lost worker): items the servers already hold are followed there, items whose
 record is in the output folder are not asked for at all, and nothing runs twice. The batch id
 defaults to the items file's name plus a hash of the workflow. ``--engine local`` runs the items
-from this process on a :class:`~comfy_async.ComfyPool` of the ``--server`` URLs; ``--engine ray``
+from this process on a :class:`~comfy_async.ComfyPool` of the ``--url`` servers; ``--engine ray``
 spreads them over ``--workers`` Ray actors (:class:`~comfy_async.ray.ComfyWorker`), on a local
 Ray or the cluster at ``--address``.
 """
@@ -48,10 +48,10 @@ __all__ = ["BatchRun", "batch_command", "default_batch_id", "read_items", "regis
 _EXAMPLES = """\
 examples:
   comfy-async batch items.jsonl --workflow txt2img_api.json -o out/
-  comfy-async batch items.jsonl --workflow txt2img_api.json --server http://gpu1:8188 \\
-      --server http://gpu2:8188 --concurrency 8 --json
+  comfy-async batch items.jsonl --workflow txt2img_api.json --url http://gpu1:8188 \\
+      --url http://gpu2:8188 --concurrency 8 --json
   comfy-async batch items.jsonl --workflow txt2img_api.json --engine ray --workers 4 \\
-      --server http://gpu1:8188 --server http://gpu2:8188 -o /shared/out
+      --url http://gpu1:8188 --url http://gpu2:8188 -o /shared/out
   comfy-async batch items.jsonl --workflow txt2img_api.json --engine ray --address auto
 
 ITEMS.jsonl holds one item per line: {"key": "cat-1", "inputs": {"6": {"text": "a cat"}},
@@ -244,8 +244,8 @@ async def batch_command(ctx: Context) -> ExitCode:
     args, out = ctx.args, ctx.out
     choice = ctx.server
     if choice.bearer_token or choice.basic_auth or choice.headers:
-        raise UsageError("batch takes --server URLs (and --cloud); proxy auth options are not used")
-    servers = list(args.servers) or [choice.url or "http://127.0.0.1:8188"]
+        raise UsageError("batch takes --url servers (and --cloud); proxy auth options are not used")
+    servers = list(choice.urls) or [choice.url or "http://127.0.0.1:8188"]
     pool_options: dict[str, Any] = {"retries": 0}  # a prompt runs at most once
     if choice.cloud:
         pool_options["api_key"] = choice.api_key
@@ -334,14 +334,6 @@ def register(subparsers: SubParsers, parents: list[argparse.ArgumentParser]) -> 
     parser.add_argument("items", metavar="ITEMS.jsonl", help="one item per line")
     parser.add_argument(
         "--workflow", required=True, metavar="WORKFLOW.json", help="the API-format workflow"
-    )
-    parser.add_argument(
-        "--server",
-        dest="servers",
-        action="append",
-        default=[],
-        metavar="URL",
-        help="a server of the pool (repeatable; default: the --url server)",
     )
     parser.add_argument(
         "--engine", choices=("local", "ray"), default="local", help="where items run from"

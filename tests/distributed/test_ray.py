@@ -129,7 +129,7 @@ def write_batch(folder: Path, count: int) -> list[str]:
 def test_the_batch_command_on_ray_runs_once_and_resumes(
     local_ray: None, fleet: FakeFleet, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    servers = [part for url in fleet.urls for part in ("--server", url)]
+    servers = [part for url in fleet.urls for part in ("--url", url)]
     argv = ["batch", *write_batch(tmp_path, 24), *servers, "--engine", "ray", "--chunk", "5"]
     argv += ["--batch-id", "cli-ray", "--json"]
     before = fleet.tally().total_posts
@@ -151,7 +151,7 @@ def test_the_readme_batch_runs_on_a_local_ray_the_command_starts(
     fleet: FakeFleet, tmp_path: Path
 ) -> None:
     """The README's ``comfy-async batch … --engine ray``, as a user runs it (Ray started by it)."""
-    servers = [part for url in fleet.urls for part in ("--server", url)]
+    servers = [part for url in fleet.urls for part in ("--url", url)]
     command = [sys.executable, "-m", "comfy_async", "batch", str(EXAMPLES / "batch_items.jsonl")]
     command += ["--workflow", str(EXAMPLES / "workflows" / "probe_api.json"), *servers]
     command += ["--engine", "ray", "--workers", "1", "--batch-id", "spawned"]
