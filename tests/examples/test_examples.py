@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import os
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -111,3 +112,20 @@ async def test_web_backend_cancels_the_job_when_the_browser_leaves() -> None:
             assert detail.status == "cancelled", detail.status
         finally:
             await runner.cleanup()
+
+
+@pytest.mark.slow
+def test_ray_batch_runs_each_item_once_on_ray_workers(in_tmp: Path) -> None:
+    """As a user runs it: its own process, Ray started locally, two embedded fake servers."""
+    import subprocess
+
+    pytest.importorskip("ray", reason="the [ray] extra is not installed")
+    command = [sys.executable, str(EXAMPLES / "ray_batch.py"), "--count", "6", "--workers", "2"]
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    first = subprocess.run(
+        command, capture_output=True, text=True, timeout=300, env=env, check=False
+    )
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "6/6 done" in first.stdout
+    saved = sorted((in_tmp / "ray-output" / "example-batch").iterdir())
+    assert [folder.name for folder in saved] == [f"seed-{n}" for n in range(6)]
