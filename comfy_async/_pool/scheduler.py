@@ -349,6 +349,11 @@ class Scheduler:
 
     def _check_socket(self, member: Member) -> None:
         live = member.client._live_session
+        connects = 0 if live is None or live._connection is None else live._connection.connects
+        if connects > member.connects_seen:
+            if member.connects_seen and member.entries:  # it reconnected since the last look
+                self.tasks.spawn(self._recheck(member), name=f"recheck {member.name}")
+            member.connects_seen = connects
         if live is None or not member.entries:
             member.socket_down_since = None
             return
@@ -362,6 +367,18 @@ class Scheduler:
                 self._failed(member, f"its WebSocket has been down for {now - since:.1f}s")
         else:
             member.socket_down_since = None
+
+    async def _recheck(self, member: Member) -> None:
+        """Its socket is back: look its jobs up again at once.
+
+        A server that restarted before the breaker tripped has lost its queue. The session's
+        reconnect check finds those jobs missing once; this second look makes them lost now
+        (and moved elsewhere) instead of after the slow silent-job checks.
+        """
+        live = member.client._live_session
+        jobs = [entry.job for entry in member.entries.values() if not entry.job.done()]
+        if live is not None and jobs:
+            await live._reconcile(jobs, source="reconnect")
 
     async def _recover(self, member: Member) -> None:
         """It answers again: clear what was moved off it, then re-admit it."""
