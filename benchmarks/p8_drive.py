@@ -116,7 +116,7 @@ async def drive_spread(config: dict[str, Any], result: dict[str, Any], *, single
                     busy[index] -= 1
                     room.notify_all()
 
-        started = time.perf_counter()
+        started = result["t0"] = time.perf_counter()
         cpu = time.process_time()
         print("started", flush=True)
         turn = 0
@@ -150,6 +150,7 @@ async def main_async(mode: str, config: dict[str, Any], target: Path) -> None:
                 await drive_spread(config, result, single=mode == "single")
     except TimeoutError:
         result["note"] = f"stopped at the deadline ({config['deadline']:.0f} s)"
+    result.pop("t0", None)
     target.write_text(json.dumps(result))
 
 

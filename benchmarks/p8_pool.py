@@ -180,6 +180,14 @@ class _Lines:
             self.lines.put(line)
         self.lines.put("")
 
+    def drain(self) -> None:
+        """Keep what is already read (the tail of the output, for a report)."""
+        while True:
+            try:
+                self.seen.append(self.lines.get_nowait())
+            except queue.Empty:
+                return
+
     def wait_for(self, text: str, limit: float) -> bool:
         deadline = time.monotonic() + limit
         while time.monotonic() < deadline:
@@ -286,6 +294,7 @@ def run_contender(contender: str, sizes: Sizes, round_: int, *, kills: bool) -> 
                         slot.lives.append([time.perf_counter() - t0, float("inf")])
                 time.sleep(0.02)
             found = json.loads(result_path.read_text()) if result_path.exists() else {}
+            lines.drain()
         finally:
             for slot in slots:
                 slot.stop()
@@ -303,12 +312,13 @@ def run_contender(contender: str, sizes: Sizes, round_: int, *, kills: bool) -> 
     outcomes = found.get("outcomes", {})
     lives = [(slot.speed, start, end) for slot in slots for start, end in slot.lives]
     ideal = ideal_makespan(lives, sizes.work, sizes.load_seconds)
-    wall = found.get("wall")
+    wall = found.get("wall") if not found.get("note") else None
     errors = [outcome for outcome in outcomes.values() if outcome != "ok"]
     return {
         "wall": wall,
         "ideal": ideal,
         "ratio": (wall / ideal) if wall else None,
+        "last_outcome": found.get("last_outcome"),
         "ok": sum(1 for seed in seeds if outcomes.get(seed) == "ok"),
         "failed": len(errors),
         "no_outcome": sum(1 for seed in seeds if seed not in outcomes),
@@ -322,11 +332,21 @@ def run_contender(contender: str, sizes: Sizes, round_: int, *, kills: bool) -> 
         "hung": hung,
         "exit": os.waitstatus_to_exitcode(status),
         "note": found.get("note", ""),
+        "uncaught": found.get("uncaught", 0),
+        "first_uncaught": found.get("first_uncaught", ""),
         "per_server": per_server,
         "lives": [[slot.speed, *life] for slot in slots for life in slot.lives],
         "jobs": len(jobs),
-        "log_tail": "" if found else " ".join("".join(lines.seen).split())[-300:],
+        "log_tail": "" if found.get("outcomes") else _first_error(lines.seen),
     }
+
+
+def _first_error(output: list[str]) -> str:
+    """The first line of the output that names an error (else its tail), for the report."""
+    for line in output:
+        if "Error" in line or "error" in line:
+            return " ".join(line.split())[:300]
+    return " ".join("".join(output).split())[-300:]
 
 
 def ensure_peer(*, install: bool) -> str | None:
@@ -459,10 +479,17 @@ def body(args: argparse.Namespace, report: Report) -> None:
             spread(cpu, "{:.2f}"),
         )
         for run in done:
-            if run["hung"] or run["note"] or run["failed"] or run["no_outcome"]:
+            if run["hung"] or run["note"] or run["failed"] or run["no_outcome"] or run["uncaught"]:
                 parts = []
+                if run["uncaught"]:
+                    parts.append(
+                        f"{run['uncaught']} uncaught exception(s) thrown by the client "
+                        f"({run['first_uncaught']}; caught by the driver, else the process dies)"
+                    )
                 if run["hung"] or run["note"]:
                     parts.append(run["note"] or "the driver did not finish (killed)")
+                    if run.get("last_outcome"):
+                        parts.append(f"its last outcome came at {run['last_outcome']:.1f} s")
                 if run["no_outcome"]:
                     parts.append(f"{run['no_outcome']} job(s) had no outcome")
                 if run["failed"]:

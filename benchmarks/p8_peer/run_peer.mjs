@@ -6,7 +6,8 @@
 // once (pool.run with a CallWrapper each, the pool's default mode), "started" is printed at the
 // first one, and RESULT gets wall (first job -> last outcome), cpu (this process, same span),
 // outcomes (seed -> "ok" or the error) and servers (seed -> URL). At the deadline whatever has
-// ended is written and the process exits: the jobs without an outcome are the ones it hung on.
+// ended is written and the process exits: the jobs without an outcome are the ones it hung on
+// (last_outcome: when the last job that did end ended).
 import { readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -25,10 +26,12 @@ template["5"].inputs.height = 64;
 const result = { mode: "peer", outcomes: {}, servers: {} };
 let started = 0;
 let cpu = null;
+let lastOutcome = 0;
 
 function finish(note) {
   if (started) {
     result.wall = (performance.now() - started) / 1000;
+    if (lastOutcome) result.last_outcome = (lastOutcome - started) / 1000;
     const used = process.cpuUsage(cpu);
     result.cpu = (used.user + used.system) / 1e6;
   }
@@ -38,13 +41,18 @@ function finish(note) {
 }
 
 setTimeout(() => finish(`stopped at the deadline (${config.deadline} s)`), config.deadline * 1000);
-process.on("unhandledRejection", (error) => {
-  result.unhandled = (result.unhandled || 0) + 1;
-  result.lastUnhandled = String(error).slice(0, 200);
-});
+// A dead server makes the SDK throw from its own timers ("TypeError: fetch failed"), which would
+// end the process; a long-running service catches them to go on, and so does this driver.
+for (const event of ["unhandledRejection", "uncaughtException"]) {
+  process.on(event, (error) => {
+    result.uncaught = (result.uncaught || 0) + 1;
+    result.first_uncaught = result.first_uncaught || String(error).slice(0, 200);
+  });
+}
 
 const clients = config.urls.map((url) => new ComfyApi(url));
-const pool = new ComfyPool(clients);
+// Its job queue holds 1,000 by default and refuses more: made room for the whole batch.
+const pool = new ComfyPool(clients, undefined, { maxQueueSize: config.jobs.length + 1 });
 await new Promise((resolve) => {
   let ready = 0;
   pool.on("ready", () => {
@@ -79,14 +87,18 @@ cpu = process.cpuUsage();
 console.log("started");
 await Promise.all(
   config.jobs.map(([seed, checkpoint]) =>
-    pool.run(job(seed, checkpoint)).then(
-      (outcome) => {
-        result.outcomes[seed] = outcome;
-      },
-      (error) => {
-        result.outcomes[seed] = `error: ${String(error?.message || error).slice(0, 200)}`;
-      },
-    ),
+    Promise.resolve()
+      .then(() => pool.run(job(seed, checkpoint)))
+      .then(
+        (outcome) => {
+          result.outcomes[seed] = outcome;
+          lastOutcome = performance.now();
+        },
+        (error) => {
+          result.outcomes[seed] = `error: ${String(error?.message || error).slice(0, 200)}`;
+          lastOutcome = performance.now();
+        },
+      ),
   ),
 );
 finish(null);
