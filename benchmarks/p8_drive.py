@@ -13,8 +13,9 @@ same RESULT). CONFIG is JSON: ``urls``, ``jobs`` (``[seed, checkpoint]`` pairs),
 * ``single``: one ComfyClient on the first URL, the jobs two at a time (the CPU reference).
 
 It prints ``started`` when it submits its first job (the parent times the kills from then),
-and writes RESULT: ``wall`` (first submit → last outcome), ``cpu`` (this process's CPU seconds
-over the same span), ``outcomes`` (seed → ``ok`` or the error) and ``servers`` (seed → URL).
+and writes RESULT: ``wall`` (first submit → every job ended, or the deadline), ``cpu`` (this
+process's CPU seconds over the same span), ``last_outcome`` (when the last job that ended did),
+``outcomes`` (seed → ``ok`` or the error) and ``servers`` (seed → URL).
 """
 
 from __future__ import annotations
@@ -26,13 +27,16 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from comfy_async.client import ComfyClient
 from comfy_async.pool import ComfyPool
+
+if TYPE_CHECKING:
+    from comfy_async.job import Job
 
 SD15 = Path(__file__).resolve().parent.parent / "examples" / "workflows" / "sd15_txt2img_api.json"
 WINDOW = 2
@@ -53,24 +57,39 @@ def _error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:200]
 
 
+def _clock_start(result: dict[str, Any]) -> None:
+    """The first submit: wall and CPU are counted from here."""
+    result["_t0"] = time.perf_counter()
+    result["_cpu0"] = time.process_time()
+    print("started", flush=True)
+
+
+def _record(result: dict[str, Any], seed: int, outcome: str, server: str | None) -> None:
+    """One job's outcome, and when the last one came."""
+    result["outcomes"][str(seed)] = outcome
+    result["servers"][str(seed)] = server
+    result["last_outcome"] = time.perf_counter() - result["_t0"]
+
+
 async def drive_pool(config: dict[str, Any], result: dict[str, Any]) -> None:
     template = json.loads(SD15.read_text(encoding="utf-8"))
     async with ComfyPool(config["urls"], **config.get("pool", {})) as pool:
         print("ready", flush=True)
-        jobs = []
-        started = time.perf_counter()
-        cpu = time.process_time()
-        print("started", flush=True)
+
+        async def outcome_of(job: Job, seed: int) -> None:
+            try:
+                await job.result()
+            except Exception as exc:
+                _record(result, seed, _error(exc), job.server)
+            else:
+                _record(result, seed, "ok", job.server)
+
+        _clock_start(result)
+        waiting = []
         for seed, checkpoint in config["jobs"]:
-            jobs.append(await pool.submit(workflow_of(template, seed, checkpoint, config["steps"])))
-        outcomes = await asyncio.gather(*(job.result() for job in jobs), return_exceptions=True)
-        result["wall"] = time.perf_counter() - started
-        result["cpu"] = time.process_time() - cpu
-        for (seed, _), job, outcome in zip(config["jobs"], jobs, outcomes, strict=True):
-            result["outcomes"][str(seed)] = (
-                _error(outcome) if isinstance(outcome, BaseException) else "ok"
-            )
-            result["servers"][str(seed)] = job.server
+            job = await pool.submit(workflow_of(template, seed, checkpoint, config["steps"]))
+            waiting.append(outcome_of(job, seed))
+        await asyncio.gather(*waiting)
         result["stats"] = {
             name: {
                 "done": s.done,
@@ -90,10 +109,9 @@ async def _run_one(
         job = await client.submit(prompt)
         await job.result()
     except Exception as exc:
-        result["outcomes"][str(seed)] = _error(exc)
+        _record(result, seed, _error(exc), client.base_url)
     else:
-        result["outcomes"][str(seed)] = "ok"
-    result["servers"][str(seed)] = client.base_url
+        _record(result, seed, "ok", client.base_url)
 
 
 async def drive_spread(config: dict[str, Any], result: dict[str, Any], *, single: bool) -> None:
@@ -116,9 +134,7 @@ async def drive_spread(config: dict[str, Any], result: dict[str, Any], *, single
                     busy[index] -= 1
                     room.notify_all()
 
-        started = result["t0"] = time.perf_counter()
-        cpu = time.process_time()
-        print("started", flush=True)
+        _clock_start(result)
         turn = 0
         for seed, checkpoint in config["jobs"]:
             prompt = workflow_of(template, seed, checkpoint, config["steps"])
@@ -131,8 +147,6 @@ async def drive_spread(config: dict[str, Any], result: dict[str, Any], *, single
                 busy[index] += 1
             tasks.append(asyncio.create_task(one(index, prompt, seed)))
         await asyncio.gather(*tasks)
-        result["wall"] = time.perf_counter() - started
-        result["cpu"] = time.process_time() - cpu
     finally:
         for client in clients:
             await client.aclose()
@@ -150,7 +164,9 @@ async def main_async(mode: str, config: dict[str, Any], target: Path) -> None:
                 await drive_spread(config, result, single=mode == "single")
     except TimeoutError:
         result["note"] = f"stopped at the deadline ({config['deadline']:.0f} s)"
-    result.pop("t0", None)
+    if "_t0" in result:
+        result["wall"] = time.perf_counter() - result.pop("_t0")
+        result["cpu"] = time.process_time() - result.pop("_cpu0")
     target.write_text(json.dumps(result))
 
 

@@ -7,18 +7,22 @@ workflow of `examples/workflows/`, each with a fresh seed and one of the two che
 at random — go through the fleet; at 25 % of the no-failure ideal time one 4× server is killed
 (SIGKILL: its queue and VRAM are gone), at 40 % a 2× server, and at 60 % the 4× one comes back,
 cold, on the same port. Every contender gets a fresh fleet, the same jobs and the same kills, in
-the same run: comfy_async's `ComfyPool`; a round-robin over one `ComfyClient` per server (each
-job to the next server in turn with fewer than 2 of its jobs queued; nothing moves a job when a
-server dies); and the peer pool, @saintno/comfyui-sdk's `ComfyPool` (its default mode, driven
-by `p8_peer/run_peer.mjs` under Node). The ideal schedule is a lower bound from the same
-durations: the smallest T for which the fleet's capacity over [0, T] — each server life (from
-start, or return, to kill) giving its speed × its time alive, minus one cold load, and never less
-than 0 — covers the total work (jobs × 0.4 s at 1×); it ignores every overhead and lets any job
-be split across servers, so no schedule beats it. Jobs lost (never run to success on any
-server) and jobs run to success twice come from the servers' own logs of every prompt they ran,
-written line by line so that they survive the kills. Client CPU is the driver process's CPU
-over the run, beside one `ComfyClient` running a quarter of the jobs on one server without
-loads or kills.
+the same run, and runs in its own process (`p8_drive.py`): comfy_async's `ComfyPool` with its
+defaults (it is told nothing of the speeds, the load cost or the VRAM); a round-robin over one
+`ComfyClient` per server (each job to the next server in turn with fewer than 2 of its jobs
+queued; nothing moves a job when a server dies); and the peer pool, @saintno/comfyui-sdk's
+`ComfyPool` in its default mode, driven as its README shows by `p8_peer/run_peer.mjs` under
+Node (its job queue made room for the whole batch, as it refuses more than 1,000 by default;
+the exceptions its timers throw when a server dies are caught, else its process ends). The
+ideal schedule is a lower bound from the same durations: the smallest T for which the fleet's
+capacity over [0, T] — each server life (from start, or return, to kill) giving its speed × its
+time alive, minus one cold load, and never less than 0 — covers the total work (jobs × 0.4 s at
+1×); it ignores every overhead and lets any job be split across servers, so no schedule beats
+it. Jobs lost (never run to success on any server) and jobs run to success twice come from the
+servers' own logs of every prompt they ran, written line by line so that they survive the
+kills. A run that has not ended 30 s after 2.5× the no-failure ideal is stopped and reported as
+hung. Client CPU is the driver process's CPU over the run, beside one `ComfyClient` running a
+quarter of the jobs (one checkpoint) on one 4× server without loads or kills.
 
 Targets: makespan / ideal ≤ 1.10; model loads / round-robin's ≤ 0.3; 0 jobs lost; 0 jobs run
 to success twice.
@@ -74,6 +78,8 @@ class Sizes:
     jobs: int
     job_seconds: float
     load_seconds: float
+    grace: float = 30.0
+    """Seconds a run may take beyond 2.5× the no-failure ideal before it counts as hung."""
 
     @property
     def work(self) -> float:
@@ -229,7 +235,7 @@ def read_log(path: Path) -> tuple[list[tuple[str, str]], int]:
 def run_contender(contender: str, sizes: Sizes, round_: int, *, kills: bool) -> dict[str, Any]:
     """One contender against a fresh fleet: every figure of its row."""
     jobs = the_jobs(sizes.jobs, round_, groups=1 if contender == "single" else 2)
-    deadline = 2.5 * sizes.plain_ideal + 60
+    deadline = 2.5 * sizes.plain_ideal + sizes.grace
     speeds = SPEEDS if contender != "single" else (4.0,)
     with tempfile.TemporaryDirectory() as folder_name:
         folder = Path(folder_name)
@@ -370,6 +376,12 @@ def ensure_peer(*, install: bool) -> str | None:
     return None
 
 
+def _hung(runs: list[dict[str, Any]]) -> str:
+    """The makespan cell of a contender that never ended all its jobs."""
+    last = [run["last_outcome"] for run in runs if run.get("last_outcome")]
+    return f"hung (last outcome at {spread(last, '{:.1f}')})" if last else "hung"
+
+
 def spread(values: list[float], fmt: str = "{:.2f}") -> str:
     """``median (min–max)``, or the one value."""
     if not values:
@@ -382,7 +394,7 @@ def spread(values: list[float], fmt: str = "{:.2f}") -> str:
 def body(args: argparse.Namespace, report: Report) -> None:
     ensure_bytecode()
     if args.quick:
-        sizes = Sizes(jobs=args.jobs or 80, job_seconds=0.1, load_seconds=0.2)
+        sizes = Sizes(jobs=args.jobs or 80, job_seconds=0.1, load_seconds=0.2, grace=15.0)
     else:
         sizes = Sizes(jobs=args.jobs or 2000, job_seconds=0.4, load_seconds=0.8)
     runs = 1 if args.quick else args.runs
@@ -401,7 +413,7 @@ def body(args: argparse.Namespace, report: Report) -> None:
     runs_of: dict[str, list[dict[str, Any]]] = {name: [] for name in [*contenders, "single"]}
     for round_ in range(runs):
         for contender in [*contenders, "single"]:
-            small = Sizes(max(1, sizes.jobs // 4), sizes.job_seconds / 10, 0.0)
+            small = Sizes(max(1, sizes.jobs // 4), sizes.job_seconds / 10, 0.0, sizes.grace)
             run = (
                 run_contender("single", small, round_, kills=False)
                 if contender == "single"
@@ -471,7 +483,7 @@ def body(args: argparse.Namespace, report: Report) -> None:
             f"{summary['ok']}/{sizes.jobs}",
             str(summary["lost"]),
             str(summary["twice"]),
-            spread(walls, "{:.1f}") if walls else "— (hung)",
+            spread(walls, "{:.1f}") if walls else _hung(done),
             spread([run["ideal"] for run in done], "{:.1f}"),
             spread(ratios) if ratios else "—",
             spread(loads, "{:.0f}"),
