@@ -36,6 +36,7 @@ SCRIPTS = (
     "p6_scale",
     "p7_versus",
     "p8_pool",
+    "p10_admission",
 )
 PAGE = ROOT / "benchmarks" / "README.md"
 FIXES = ROOT / "benchmarks" / "fixes.md"

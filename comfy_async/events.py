@@ -35,6 +35,7 @@ __all__ = [
     "ExecutionStart",
     "ExecutionSuccess",
     "FeatureFlags",
+    "JobAdmitted",
     "JobMoved",
     "JobReconciled",
     "LogEntry",
@@ -414,6 +415,16 @@ class JobReconciled(_Event, frozen=True):
     source: str = ""
 
 
+class JobAdmitted(_Event, frozen=True):
+    """Its turn came: the job leaves the client-side line for the servers (after ``waited`` s)."""
+
+    type: ClassVar[str] = "job_admitted"
+
+    prompt_id: str
+    waited: float
+    tenant: str | None = None
+
+
 class JobMoved(_Event, frozen=True):
     """The job left a server that failed or lost it, to run on another (a pool's failover).
 
@@ -491,7 +502,7 @@ BinaryEvent: TypeAlias = PreviewImage | ProgressText | UnknownBinary
 ServerEvent: TypeAlias = TextEvent | BinaryEvent | MalformedFrame
 """Anything the protocol layer yields for one received frame."""
 
-SessionEvent: TypeAlias = Reconnected | JobReconciled | JobMoved
+SessionEvent: TypeAlias = Reconnected | JobReconciled | JobAdmitted | JobMoved
 """Events the session adds to what the server sent."""
 
 Event: TypeAlias = ServerEvent | SessionEvent

@@ -71,11 +71,14 @@ __all__ = ["Job", "JobBackend", "JobProgress", "JobResult", "JobSnapshot", "JobS
 class JobState(Enum):
     """Where a job is, as far as this client knows.
 
-    ``HELD`` jobs wait client-side (in a :class:`~comfy_async.pool.ComfyPool`, for a server with
-    room); the others are on their way to, or on, a server.
+    ``HELD`` jobs wait client-side for their turn (admission, fair between tenants);
+    ``ADMITTED`` ones had it and wait for a server with room (a pool's routing). Both exist only
+    with admission (a :class:`~comfy_async.pool.ComfyPool`, or a client with ``admission=``); the
+    others are on their way to, or on, a server.
     """
 
     HELD = "held"
+    ADMITTED = "admitted"
     SUBMITTING = "submitting"
     QUEUED = "queued"
     RUNNING = "running"
@@ -246,6 +249,7 @@ class Job:
         "_on_settled",
         "_outcome",
         "_outputs",
+        "_place_in_line",
         "_progress",
         "_progress_state",
         "_rescue",
@@ -299,6 +303,7 @@ class Job:
         )
         self._state = JobState.HELD if held else JobState.SUBMITTING
         self._rescue: Callable[[Job, ComfyError], bool] | None = None
+        self._place_in_line: Callable[[], int | None] | None = None
         self._terminal: ExecutionSuccess | ExecutionFailed | ExecutionInterrupted | None = None
         self._finish_marker = False
         self._finish_waiter: asyncio.Future[None] | None = None
@@ -332,6 +337,19 @@ class Job:
     def state(self) -> JobState:
         """Where the job is, as far as this client knows."""
         return self._state
+
+    @property
+    def position(self) -> int | None:
+        """Its place in line while it waits (1: next to run), so a bot can say "you are 3rd".
+
+        Counts the jobs that will start before it: held ones ahead in the fair order,
+        admitted ones, those queued on the servers (other clients' prompts included). Known
+        for jobs submitted with admission (a :class:`~comfy_async.pool.ComfyPool`, or a
+        client with ``admission=``); ``None`` otherwise, and once it runs or has ended.
+        """
+        if self._place_in_line is None or self._outcome.done():
+            return None
+        return self._place_in_line()
 
     def done(self) -> bool:
         """Whether the outcome is settled."""
@@ -544,7 +562,7 @@ class Job:
         if self.done():
             return
         if snapshot is None:
-            if self._state in (JobState.HELD, JobState.SUBMITTING):
+            if self._state in (JobState.HELD, JobState.ADMITTED, JobState.SUBMITTING):
                 return  # not sent, or the POST has not returned yet: the server may not have it
             self._missed_checks += 1
             if self._missed_checks >= lost_after or self._cancel_requested:
@@ -652,7 +670,7 @@ class Job:
 
     def _moved(self) -> None:
         """It is to run again elsewhere: forget this run (not its progress high-water mark)."""
-        self._state = JobState.HELD
+        self._state = JobState.ADMITTED
         self.number = None
         self._terminal = None
         self._finish_marker = False
@@ -665,6 +683,11 @@ class Job:
         self._missed_checks = 0
         self._last_event_at = self._clock()
         self.server = None  # the server it left stays in ``servers``
+
+    def _admitted(self) -> None:
+        """Its turn came: it waits for a server now."""
+        if self._state is JobState.HELD:
+            self._state = JobState.ADMITTED
 
     def _placed(self, server: str) -> None:
         """It is being sent to ``server``."""

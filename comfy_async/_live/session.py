@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import heapq
 import logging
 import re
 import time
+import types
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -51,17 +53,26 @@ logger = logging.getLogger("comfy_async.session")
 _LOOKUPS_AT_ONCE = 16
 
 
-def step_weights(prompt: Mapping[str, object]) -> dict[str, float]:
-    """Each node's weight in a job's progress: its ``steps`` input if it has one, else 1."""
-    weights: dict[str, float] = {}
+def step_weights(prompt: Mapping[str, object]) -> Mapping[str, float]:
+    """Each node's weight in a job's progress: its ``steps`` input if it has one, else 1.
+
+    Read-only and shared: jobs of the same shape (a batch of one workflow, new seeds) get the
+    same mapping, so a job in flight does not carry its own copy.
+    """
+    weights: list[tuple[str, float]] = []
     for node_id, node in prompt.items():
         inputs = node.get("inputs") if isinstance(node, dict) else None
         steps = inputs.get("steps") if isinstance(inputs, dict) else None
         if isinstance(steps, int) and not isinstance(steps, bool) and steps > 1:
-            weights[node_id] = float(steps)
+            weights.append((node_id, float(steps)))
         else:
-            weights[node_id] = 1.0
-    return weights
+            weights.append((node_id, 1.0))
+    return _shared_weights(tuple(weights))
+
+
+@functools.lru_cache(maxsize=256)
+def _shared_weights(weights: tuple[tuple[str, float], ...]) -> Mapping[str, float]:
+    return types.MappingProxyType(dict(weights))
 
 
 def _follow_pace(policy: ReconcilePolicy) -> tuple[float, float]:
@@ -284,6 +295,19 @@ class LiveSession:
             job._placed(self.server)
         self._track(job)
         await self._post(job, prompt, options, abandon=True)
+
+    def follow(self, job: Job) -> None:
+        """Check ``job`` over HTTP at a running job's pace.
+
+        Its events may go to another client (a duplicate submission of its id from elsewhere).
+        """
+        prompt_id = job.prompt_id
+        if self._jobs.get(prompt_id) is not job or prompt_id in self._followed:
+            return
+        follow = _follow_pace(self._options.reconcile)[0]
+        self._followed.add(prompt_id)
+        self._checks[prompt_id] = (follow, self._clock() + follow)
+        self._schedule_check(prompt_id, job)
 
     def ended(self, job: Job) -> None:
         """An adopted job ended: stop following it (its late events are dropped)."""

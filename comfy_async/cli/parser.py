@@ -13,7 +13,17 @@ import argparse
 from typing import TYPE_CHECKING, Final
 
 from comfy_async import __version__
-from comfy_async.cli import demo, files, info, jobs, queue_commands, run, watch, workflows
+from comfy_async.cli import (
+    demo,
+    files,
+    info,
+    jobs,
+    manager_commands,
+    queue_commands,
+    run,
+    watch,
+    workflows,
+)
 from comfy_async.cli.session import ENV_CLOUD_KEY, ENV_URL, add_server_options
 
 if TYPE_CHECKING:
@@ -29,6 +39,7 @@ COMMAND_MODULES: Final[tuple[ModuleType, ...]] = (
     info,
     files,
     workflows,
+    manager_commands,
     demo,
 )
 """The modules that register subcommands, in the order ``--help`` lists them."""

@@ -162,7 +162,7 @@ def prompt_routes(ctx: ServerContext, record: type[PromptRecord]) -> list[RouteS
             if body.get("clear"):
                 cancelled(ctx.queue.clear())
             if isinstance(body.get("delete"), list):
-                cancelled(ctx.queue.delete({str(i) for i in body["delete"]}))
+                cancelled(ctx.queue.delete([str(i) for i in body["delete"]]))
         return empty()
 
     async def post_interrupt(request: web.Request) -> web.Response:

@@ -28,6 +28,7 @@ SCRIPTS = {
     "p6_scale": ["--jobs", "40", "--window", "1"],
     "p7_versus": ["--no-install"],
     "p8_pool": ["--only", "pool,round-robin"],
+    "p10_admission": ["--runs", "1"],
 }
 
 
