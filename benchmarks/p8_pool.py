@@ -391,6 +391,27 @@ def spread(values: list[float], fmt: str = "{:.2f}") -> str:
     return f"{fmt.format(median(values))} ({fmt.format(min(values))}–{fmt.format(max(values))})"
 
 
+def overhead_note(raw: dict[str, Any]) -> str:
+    """What the fake servers' own work per job costs, from the single-server run ("" if none)."""
+    single = raw.get("contenders", {}).get("single", {}).get("runs", [])
+    costs = [
+        (run["wall"] - run["ideal"]) / run["jobs"]
+        for run in single
+        if run.get("wall") and run.get("ideal") and run.get("jobs")
+    ]
+    if not costs:
+        return ""
+    cost = median(costs)
+    fast = 1000 * raw["sizes"]["job_seconds"] / max(SPEEDS)
+    return (
+        f"The ideal counts only the simulated durations. Each job also costs a server its own "
+        f"work and a round trip (the HTTP submit, validation, events, the image): "
+        f"{1000 * cost:.1f} ms per job in the single-server run (its makespan over its ideal, "
+        f"per job), {cost * 1000 / fast:.0%} of a job's {fast:.0f} ms on a 4× server, and every "
+        f"contender pays it."
+    )
+
+
 def body(args: argparse.Namespace, report: Report) -> None:
     ensure_bytecode()
     if args.quick:
@@ -560,6 +581,9 @@ def body(args: argparse.Namespace, report: Report) -> None:
         "reading each server's catalogue) is before the clock."
     )
     report.raw = {"jobs": sizes.jobs, "sizes": vars(sizes), "rounds": runs, "contenders": rows}
+    note = overhead_note(report.raw)
+    if note:
+        report.notes.append(note)
     ours = rows.get("comfy_async ComfyPool")
     if ours is None:
         report.notes.append("comfy_async's pool was not run (--only): no target is checked")
