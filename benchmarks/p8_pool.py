@@ -209,6 +209,13 @@ class _Lines:
         return False
 
 
+def driver_env() -> dict[str, str]:
+    """The drivers' environment: the checkout importable, at full speed (no asyncio debug)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("PYTHONASYNCIODEBUG", None)
+    return env
+
+
 def driver_command(contender: str, config: Path, result: Path) -> list[str]:
     if contender == "peer":
         return ["node", str(PEER / "run_peer.mjs"), str(config), str(result)]
@@ -262,7 +269,7 @@ def run_contender(contender: str, sizes: Sizes, round_: int, *, kills: bool) -> 
                 stderr=subprocess.STDOUT,
                 text=True,
                 cwd=ROOT,
-                env={**os.environ, "PYTHONPATH": str(ROOT)},
+                env=driver_env(),
             )
             lines = _Lines(process.stdout)
             if not lines.wait_for("started", 120):
