@@ -178,21 +178,24 @@ class _Lines:
     def __init__(self, stream: Any) -> None:
         self.lines: queue.Queue[str] = queue.Queue()
         self.seen: list[str] = []
-        thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
-        thread.start()
+        self._stream = stream
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
 
     def _read(self, stream: Any) -> None:
         for line in stream:
             self.lines.put(line)
         self.lines.put("")
 
-    def drain(self) -> None:
-        """Keep what is already read (the tail of the output, for a report)."""
+    def close(self) -> None:
+        """Once the process has ended: read the rest of its output (for a report), close it."""
+        self._thread.join(timeout=5)
         while True:
             try:
                 self.seen.append(self.lines.get_nowait())
             except queue.Empty:
-                return
+                break
+        self._stream.close()
 
     def wait_for(self, text: str, limit: float) -> bool:
         deadline = time.monotonic() + limit
@@ -275,6 +278,7 @@ def run_contender(contender: str, sizes: Sizes, round_: int, *, kills: bool) -> 
             if not lines.wait_for("started", 120):
                 process.kill()
                 process.wait()
+                lines.close()
                 return {"problem": "did not start: " + " ".join("".join(lines.seen).split())[-300:]}
             t0 = time.perf_counter()
             for slot in slots:
@@ -306,8 +310,9 @@ def run_contender(contender: str, sizes: Sizes, round_: int, *, kills: bool) -> 
                         slot.start(sizes)
                         slot.lives.append([time.perf_counter() - t0, float("inf")])
                 time.sleep(0.02)
+            process.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+            lines.close()
             found = json.loads(result_path.read_text()) if result_path.exists() else {}
-            lines.drain()
         finally:
             for slot in slots:
                 slot.stop()
