@@ -594,9 +594,13 @@ class ComfyClient:
 
     @property
     def in_flight(self) -> Mapping[str, Job]:
-        """The jobs of this session that have not ended, by prompt id."""
+        """The jobs of this session that have not ended, by prompt id (held ones included)."""
         live = self._live_session
-        return live.jobs if live is not None else {}
+        jobs = live.jobs if live is not None else {}
+        if self._admitting is None:
+            return jobs
+        held = {pid: entry.job for pid, entry in self._admitting.scheduler.entries.items()}
+        return {**jobs, **held}
 
     @property
     def connection_state(self) -> ConnectionState:
