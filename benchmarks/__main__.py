@@ -12,7 +12,7 @@ other, and writes its report as JSON into ``benchmarks/results/`` (its full outp
 
 Options: ``--quick`` (smoke sizes, a few seconds each), ``--only p1,p4`` (a subset; the page is
 then written from the JSON already in ``results/`` for the others), ``--no-install`` (P7 skips
-peers that are not installed yet).
+peers and P8's Node peer when they are not installed yet).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ SCRIPTS = (
     "p5_import",
     "p6_scale",
     "p7_versus",
+    "p8_pool",
     "p9_ray",
     "p10_admission",
 )
@@ -51,7 +52,7 @@ def run_script(name: str, *, quick: bool, no_install: bool) -> Report:
     command = [PYTHON, "-m", f"benchmarks.{name}", "--json", str(target)]
     if quick:
         command.append("--quick")
-    if no_install and name == "p7_versus":
+    if no_install and name in ("p7_versus", "p8_pool"):
         command.append("--no-install")
     print(f"\n>>> {' '.join(command[2:4])}{' --quick' if quick else ''}", flush=True)
     started = time.perf_counter()
@@ -173,7 +174,9 @@ def write_page(reports: list[Report], total: float, *, quick: bool, chart: bool)
             "comparable 25 MB one. P7 installs each peer client pinned in "
             "`benchmarks/requirements-peers.txt` into its own `benchmarks/.venv-<name>/` on "
             "first use (PyPI must be reachable then); `--no-install` skips the ones not "
-            "installed yet. Profiles: `py-spy record -o out.svg -- python "
+            "installed yet. P8 installs its Node peer from `benchmarks/p8_peer/package-lock.json` "
+            "(`npm ci`, Node.js needed) into `benchmarks/p8_peer/node_modules/` on first use. "
+            "Profiles: `py-spy record -o out.svg -- python "
             "benchmarks/p1_dispatcher.py` (py-spy and pyinstrument are in the `bench` extra)."
         ),
         "",

@@ -13,6 +13,11 @@ answers commands on its standard input, one JSON line each (``stats``, ``reset``
 * ``fake``: :class:`~comfy_async.testing.FakeComfyServer` (ComfyUI-faithful), with counters of
   TCP connections and WebSockets, of prompts POSTed and run (and of those POSTed or run more than
   once), and a ``hold``/``release`` gate on its queue (P6, P7, P9).
+* ``fleet``: one box of a fleet (P8): a :class:`~comfy_async.testing.FakeComfyServer` with its
+  ``speed``, ``load_time``, VRAM budget and checkpoints, that appends every prompt it ran
+  (``run PROMPT_ID SEED OUTCOME``) and every cold model load (``load NAME``) to a log file, one
+  flushed line each, so that the log survives the process being killed (a later process on the
+  same port appends to the same file).
 """
 
 from __future__ import annotations
@@ -402,6 +407,69 @@ async def run_fake(args: argparse.Namespace) -> None:
         )
 
 
+# --------------------------------------------------------------------------- one box of a fleet
+
+
+class _LoggedRuns(list[tuple[str, str]]):
+    """The server's ``finished`` list that also writes each entry to the log, at once."""
+
+    def __init__(self, log: Any, seeds: dict[str, object]) -> None:
+        super().__init__()
+        self._log = log
+        self._seeds = seeds
+
+    def append(self, entry: tuple[str, str]) -> None:
+        prompt_id, outcome = entry
+        self._log.write(f"run {prompt_id} {self._seeds.pop(prompt_id, '-')} {outcome}\n")
+        self._log.flush()
+        super().append(entry)
+
+
+async def run_fleet(args: argparse.Namespace) -> None:
+    from comfy_async.testing import FakeComfyServer
+    from comfy_async.testing._executor import Executor
+
+    seeds: dict[str, object] = {}
+    original_run = Executor._run
+
+    async def run(self: Executor, item: Any) -> None:
+        sampler = item.prompt.get("3", {}) if isinstance(item.prompt, dict) else {}
+        seeds[item.prompt_id] = sampler.get("inputs", {}).get("seed", "-")
+        await original_run(self, item)
+
+    Executor._run = run  # type: ignore[method-assign]
+    server = FakeComfyServer(
+        host=args.host,
+        port=args.port,
+        time_scale=1.0,
+        speed=args.speed,
+        load_time=args.load_time,
+        vram_budget=int(args.vram_gib * 1024**3),
+        models={"checkpoints": args.checkpoints.split(",")},
+        node_durations={"KSampler": args.job_seconds},
+        history_max_items=args.history,
+        sequential_sends=True,
+    )
+    with open(args.log, "a", encoding="utf-8") as log:
+        server.finished = _LoggedRuns(log, seeds)
+        gpu = server._gpu
+        original_use = gpu.use
+
+        def use(folder: str, name: str) -> bool:
+            cold = original_use(folder, name)
+            if cold:
+                log.write(f"load {name}\n")
+                log.flush()
+            return cold
+
+        gpu.use = use  # type: ignore[method-assign]
+        async with server:
+            await _serve_commands(
+                server.url,
+                {"stats": lambda: {"queue": server.queue_remaining, "loads": gpu.loads}},
+            )
+
+
 # --------------------------------------------------------------------------- plumbing
 
 
@@ -434,14 +502,23 @@ async def _serve_commands(url: str, commands: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("kind", choices=["push", "prompt", "fake"])
+    parser.add_argument("kind", choices=["push", "prompt", "fake", "fleet"])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--time-scale", type=float, default=0.0)
     parser.add_argument("--history", type=int, default=20_000)
     parser.add_argument("--no-validation", action="store_true")
+    fleet = parser.add_argument_group("fleet")
+    fleet.add_argument("--speed", type=float, default=1.0)
+    fleet.add_argument("--load-time", type=float, default=0.0, help="seconds per cold load at 1x")
+    fleet.add_argument("--vram-gib", type=float, default=24.0)
+    fleet.add_argument("--checkpoints", default="v1-5-pruned-emaonly.safetensors")
+    fleet.add_argument("--job-seconds", type=float, default=1.0, help="KSampler seconds at 1x")
+    fleet.add_argument("--log", default="/dev/null", help="where runs and loads are appended")
     args = parser.parse_args(argv)
-    runner = {"push": run_push, "prompt": run_prompt, "fake": run_fake}[args.kind]
+    runner = {"push": run_push, "prompt": run_prompt, "fake": run_fake, "fleet": run_fleet}[
+        args.kind
+    ]
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(runner(args))
     return 0

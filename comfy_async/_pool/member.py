@@ -106,6 +106,8 @@ class Member:
         self._prior_duration = prior_duration / settings.weight
         self._prior_load = prior_load
         self.socket_down_since: float | None = None
+        self.connects_seen = 0
+        """WebSockets its session had opened at the last look (a rise is a reconnect)."""
 
     # ------------------------------------------------------------------ state
 

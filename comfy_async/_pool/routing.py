@@ -4,14 +4,19 @@ A pool keeps the servers' own queues short and places jobs late, when a server h
 choice is made with what is known then. For a server ``S`` with room, over the groups of held
 jobs (jobs needing the same models) it can run, oldest group first:
 
-1. a group whose oldest job has waited longer than loading its models on ``S`` and running it
-   would take (``load_cost + mean_duration``): waiting longer costs more than loading;
-2. a group whose models are warm on ``S`` (loaded there by earlier jobs): no load at all;
-3. a group whose expected wait on the servers where it is warm (its backlog over their
-   throughput) exceeds the cost of loading it on ``S``: spreading pays for the load;
+1. a group no other server holds warm whose oldest job has waited longer than loading its models
+   on ``S`` and running it would take (``load_cost + mean_duration``): nobody else will take it;
+2. a group whose models are warm on ``S`` (loaded there by earlier jobs): no load at all —
+   unless another group's backlog would take longer to drain on the servers that hold its
+   models than ``S``'s own group takes on the others, by more than a load: then ``S`` moves to
+   where it is needed (a batch spreads over the fleet in proportion to its groups);
+3. the group whose expected wait on the servers where it is warm (its backlog over their
+   throughput) is longest, if it exceeds the cost of loading it on ``S``: spreading pays;
 4. a group warm nowhere: someone has to load it.
 
 Otherwise ``S`` stays idle for now: its work is better done by servers that hold the models.
+A held job's own wait is no reason to load its models while others hold them: in a backlog
+every job waits, and a load only adds to the work.
 Every choice carries a one-line reason (logged at debug level, shown by ``job.server``).
 """
 
@@ -62,28 +67,51 @@ class Pick:
 def pick(server: ServerView, groups: Sequence[GroupView]) -> Pick | None:
     """Choose the group ``server`` takes a job from (``groups`` oldest first), or ``None``."""
     patience = server.load_cost + server.mean_duration
-    warm: Pick | None = None
-    spread: Pick | None = None
+    warm: tuple[int, GroupView] | None = None
+    neediest: tuple[int, float] | None = None
     cold: Pick | None = None
     for index, group in enumerate(groups):
         if not group.capable or group.backlog <= 0:
             continue
-        is_warm = group.models <= server.warm
-        if not is_warm and group.waited > patience:
-            return Pick(index, f"held {group.waited:.1f}s, longer than a load and a run here")
-        if is_warm:
+        if group.models <= server.warm:
             if warm is None:
-                warm = Pick(index, "its models are warm here" if group.models else "no models")
+                warm = (index, group)
             continue
         if group.warm_throughput <= 0:
+            if group.waited > patience:
+                return Pick(index, f"held {group.waited:.1f}s, longer than a load and a run here")
             if cold is None:
                 cold = Pick(index, "its models are warm nowhere: loading them here")
             continue
         expected = group.backlog / group.warm_throughput
-        if spread is None and expected > server.load_cost and not math.isinf(server.load_cost):
-            spread = Pick(
+        if neediest is None or expected > neediest[1]:
+            neediest = (index, expected)
+    if warm is not None:
+        index, group = warm
+        if neediest is not None and not math.isinf(server.load_cost):
+            other, expected = neediest
+            stay = _drain(group)
+            if expected > stay + server.load_cost:
+                return Pick(
+                    other,
+                    f"{groups[other].backlog} held would wait ~{expected:.1f}s on the warm "
+                    f"servers, more than ~{stay:.1f}s for this server's own and a "
+                    f"{server.load_cost:.1f}s load here",
+                )
+        return Pick(index, "its models are warm here" if group.models else "no models")
+    if neediest is not None:
+        index, expected = neediest
+        if expected > server.load_cost and not math.isinf(server.load_cost):
+            return Pick(
                 index,
-                f"{group.backlog} held would wait ~{expected:.1f}s on the warm servers,"
+                f"{groups[index].backlog} held would wait ~{expected:.1f}s on the warm servers,"
                 f" more than a {server.load_cost:.1f}s load here",
             )
-    return warm or spread or cold
+    return cold
+
+
+def _drain(group: GroupView) -> float:
+    """Seconds the other servers holding ``group``'s models need for its backlog."""
+    if group.warm_throughput <= 0:
+        return math.inf
+    return group.backlog / group.warm_throughput

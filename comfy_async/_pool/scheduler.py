@@ -427,6 +427,11 @@ class Scheduler:
 
     def _check_socket(self, member: Member) -> None:
         live = member.client._live_session
+        connects = 0 if live is None or live._connection is None else live._connection.connects
+        if connects > member.connects_seen:
+            if connects > 1 and member.entries:  # it reconnected since the last look
+                self.tasks.spawn(self._recheck(member), name=f"recheck {member.name}")
+            member.connects_seen = connects
         if live is None or not member.entries:
             member.socket_down_since = None
             return
@@ -440,6 +445,32 @@ class Scheduler:
                 self._failed(member, f"its WebSocket has been down for {now - since:.1f}s")
         else:
             member.socket_down_since = None
+
+    async def _recheck(self, member: Member) -> None:
+        """Its socket is back: a job of ours it no longer knows of is lost there, and moves.
+
+        A server that restarted before the breaker tripped has lost its queue; without this
+        look its jobs would wait for the slow silent-job checks to find them missing.
+        """
+        live = member.client._live_session
+        jobs = [
+            entry.job
+            for entry in member.entries.values()
+            if not entry.job.done() and entry.job.state not in _NOT_THERE_YET
+        ]
+        if live is None or not jobs:
+            return
+        try:
+            queue = await member.client.queue.get()
+            present = {item.prompt_id for item in queue.queue_running}
+            present |= {item.prompt_id for item in queue.queue_pending}
+            for job in jobs:
+                if job.prompt_id in present or job.done():
+                    continue
+                if await live.backend.lookup(job.prompt_id) is None and not job.done():
+                    job._fail(JobLost(job.prompt_id, f"its server {member.name} forgot it"))
+        except ComfyError as error:
+            logger.info("could not look up the jobs on %s again: %s", member.name, error)
 
     async def _recover(self, member: Member) -> None:
         """It answers again: clear what was moved off it, then re-admit it."""
@@ -468,6 +499,9 @@ class Scheduler:
         logger.warning("server %s is back after %.1fs (%d purged)", member.name, downtime, purged)
         self._announcer.announce(ServerUp(server=member.name, downtime=downtime, purged=purged))
         self.wake()
+
+
+_NOT_THERE_YET = (JobState.HELD, JobState.SUBMITTING, JobState.FINISHING)
 
 
 def _describe(error: BaseException) -> str:

@@ -3,7 +3,8 @@
 Each script's ``main(["--quick", "--json", …])`` runs against its server process and must write
 a report with its targets; the runner's page and chart are written from such reports into a
 temporary folder. The chart needs matplotlib (the ``bench`` extra) and is skipped without it;
-P7's peers are not installed here (``--quick`` runs comfy_async alone).
+P7's peers are not installed here (``--quick`` runs comfy_async alone), and P8 runs without its
+Node peer.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ SCRIPTS = {
     "p5_import": ["--runs", "1"],
     "p6_scale": ["--jobs", "40", "--window", "1"],
     "p7_versus": ["--no-install"],
+    "p8_pool": ["--only", "pool,round-robin"],
     "p9_ray": ["--items", "24", "--servers", "2"],
     "p10_admission": ["--runs", "1"],
 }

@@ -12,6 +12,7 @@ from collections import Counter
 
 import pytest
 
+from comfy_async.config import ClientOptions, ReconcilePolicy
 from comfy_async.errors import JobCancelled, JobLost
 from comfy_async.events import JobMoved, ServerDown, ServerUp
 from comfy_async.job import JobState
@@ -175,3 +176,27 @@ async def test_a_silent_server_still_delivers_and_gets_no_new_jobs() -> None:
             outcomes = await asyncio.gather(*(job.result(timeout=60) for job in first + rest))
     assert len(outcomes) == 24
     assert max(successes([silent, other]).values()) == 1
+
+
+async def test_jobs_queued_on_a_server_that_restarts_at_once_move_without_waiting() -> None:
+    # The box dies and is back before the breaker trips: its queue is gone, so the jobs the pool
+    # had there must move as soon as the socket is back, not after the slow silent-job checks.
+    quick_socket = ClientOptions(
+        heartbeat=FAST.heartbeat, reconnect=FAST.reconnect, reconcile=ReconcilePolicy()
+    )
+    async with fake_fleet({}, {}, time_scale=0.05) as (restarted, other):
+        async with ComfyPool(
+            [PoolServer(restarted.url, max_queue=4), PoolServer(other.url, max_queue=4)],
+            options=quick_socket,
+            probe_every=0.1,
+            failures_to_trip=1000,
+            down_after=1000.0,
+        ) as pool:
+            jobs = [await pool.submit(txt2img(seed, steps=8)) for seed in range(12)]
+            await wait_for(lambda: restarted.queue_remaining >= 3)
+            await restarted.close()  # dies with its queue ...
+            await asyncio.sleep(0.5)  # its socket is seen down (the breaker does not trip)
+            await restarted.start()  # ... and is back, empty, on the same port
+            outcomes = await asyncio.gather(*(job.result(timeout=15) for job in jobs))
+    assert len(outcomes) == 12
+    assert max(successes([restarted, other]).values()) == 1

@@ -24,11 +24,31 @@ def test_a_server_takes_the_group_whose_models_it_holds() -> None:
     assert "warm here" in choice.reason
 
 
-def test_a_group_waiting_longer_than_a_load_and_a_run_goes_first() -> None:
-    choice = pick(server(warm=B), [group(A, waited=12.5, warm=1.0), group(B)])
+def test_a_group_no_one_else_holds_goes_first_once_it_waited_a_load_and_a_run() -> None:
+    choice = pick(server(warm=B), [group(A, waited=12.5), group(B)])
     assert choice is not None
     assert choice.index == 0
     assert "held 12.5s" in choice.reason
+    assert pick(server(warm=B), [group(A, waited=11.5), group(B)]).index == 1
+
+
+def test_in_a_backlog_a_server_keeps_its_warm_group_whatever_the_other_waited() -> None:
+    # both groups held long (a batch): loading A here would only add a load to the work
+    choice = pick(server(warm=B), [group(A, backlog=50, waited=60.0, warm=1.0), group(B)])
+    assert choice is not None
+    assert choice.index == 1
+    assert "warm here" in choice.reason
+
+
+def test_a_warm_server_moves_to_the_group_whose_backlog_drains_slowest() -> None:
+    # A: 100 held at 1 job/s elsewhere (~100 s); B: 10 held at 2 jobs/s elsewhere (~5 s)
+    busy_a, light_b = group(A, backlog=100, warm=1.0), group(B, backlog=10, warm=2.0)
+    choice = pick(server(warm=B, load=10.0), [busy_a, light_b])
+    assert choice is not None
+    assert choice.index == 0
+    assert "more than ~5.0s for this server's own" in choice.reason
+    # within a load of each other: it stays
+    assert pick(server(warm=B, load=10.0), [group(A, backlog=14, warm=1.0), light_b]).index == 1
 
 
 def test_a_cold_server_loads_a_group_only_when_the_wait_elsewhere_costs_more() -> None:
