@@ -13,8 +13,18 @@ import argparse
 from typing import TYPE_CHECKING, Final
 
 from comfy_async import __version__
-from comfy_async.cli import demo, files, info, jobs, queue_commands, run, watch, workflows
-from comfy_async.cli.session import ENV_CLOUD_KEY, ENV_URL, add_server_options
+from comfy_async.cli import (
+    demo,
+    files,
+    fleet,
+    info,
+    jobs,
+    queue_commands,
+    run,
+    watch,
+    workflows,
+)
+from comfy_async.cli.session import ENV_CLOUD_KEY, ENV_URL, ENV_URLS, add_server_options
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -27,6 +37,7 @@ COMMAND_MODULES: Final[tuple[ModuleType, ...]] = (
     queue_commands,
     jobs,
     info,
+    fleet,
     files,
     workflows,
     demo,
@@ -44,11 +55,14 @@ getting started:
   comfy-async demo                          # a sample workflow on a built-in fake server
   comfy-async run txt2img_api.json -o out/  # against http://127.0.0.1:8188
   comfy-async --url http://gpu-box:8188 queue
+  comfy-async --url http://gpu1:8188 --url http://gpu2:8188 run wf.json --count 40
   comfy-async COMMAND --help                # options and examples of one command
 
-server selection: --url, else ${ENV_URL}, else http://127.0.0.1:8188; --cloud uses Comfy Cloud
-with the API key in ${ENV_CLOUD_KEY} (keys are read from the environment, never from the
-command line). Global options can be given before or after the command.
+server selection: --url, else ${ENV_URLS} (comma-separated), else ${ENV_URL}, else
+http://127.0.0.1:8188. Several servers (--url repeated) make a fleet for `run` and `pool`;
+other commands take one. --cloud uses Comfy Cloud with the API key in ${ENV_CLOUD_KEY} (keys
+are read from the environment, never from the command line). Global options can be given
+before or after the command.
 
 exit codes: 0 ok, 1 a job or request failed, 2 usage (bad arguments or input file),
 3 the workflow was refused by validation, 4 the server is unreachable or refused the

@@ -3,19 +3,24 @@
 The workflow (API format, or UI format converted with the server's catalogue) is edited as the
 options ask (``--upload``, ``--set``, ``--seed``), checked offline against the server's
 catalogue unless ``--no-validate`` (a refusal exits with 3 before anything is queued), then run
-once or ``--count`` times (:mod:`comfy_async.cli.execution`). Saved file paths go to stdout, one
+once or ``--count`` times (:mod:`comfy_async.cli.execution`). With several servers (``--url``
+repeated, or ``$COMFY_URLS``) the runs go through a :class:`~comfy_async.pool.ComfyPool`: the
+workflow passes validation if one server's catalogue accepts it (the pool routes each job to a
+server that has its nodes and models), ``--upload`` files go to every server that answers, and
+each server gets a progress line. Saved file paths go to stdout, one
 per line (or one JSON object per run with ``--json``); progress and messages go to stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from comfy_async.cli.edits import apply_uploads, apply_values
 from comfy_async.cli.execution import RunPlan, execute
-from comfy_async.cli.failures import ExitCode
+from comfy_async.cli.failures import ExitCode, FleetUnreachable
 from comfy_async.cli.registry import add_command
 from comfy_async.cli.workflows import (
     add_edit_options,
@@ -27,11 +32,15 @@ from comfy_async.cli.workflows import (
 from comfy_async.workflow import is_ui_format
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from comfy_async.catalogue import Catalogue
     from comfy_async.cli.registry import SubParsers
     from comfy_async.cli.session import Context
     from comfy_async.client import ComfyClient
+    from comfy_async.pool import ComfyPool
 
-__all__ = ["DEFAULT_CONCURRENCY", "prepare_plan", "register", "run_command"]
+__all__ = ["DEFAULT_CONCURRENCY", "fleet_clients", "prepare_plan", "register", "run_command"]
 
 DEFAULT_CONCURRENCY = 2
 """Jobs of a batch queued at once by default: one running, one waiting, the GPU never idle."""
@@ -43,6 +52,7 @@ examples:
   comfy-async run img2img_api.json --upload "Load Image.image=cat.png" --previews previews/
   comfy-async run txt2img_api.json --count 20 --concurrency 4 --seed random --json
   comfy-async --cloud run txt2img_api.json          # key in $COMFY_CLOUD_API_KEY
+  comfy-async --url http://gpu1:8188 --url http://gpu2:8188 run txt2img_api.json --count 40
 
 NODE is a node id, a title or a class type (when only one node has it). Saved files are printed
 on stdout, one per line; progress goes to stderr. Ctrl-C cancels the run's jobs on the server.
@@ -71,13 +81,24 @@ def _seconds(text: str) -> float:
     return value
 
 
-async def prepare_plan(ctx: Context, client: ComfyClient) -> RunPlan | ExitCode:
-    """Load, edit and check the workflow of ``run``; a plan, or the exit code of a refusal."""
+async def _catalogues(clients: Sequence[ComfyClient]) -> list[Catalogue]:
+    return list(await asyncio.gather(*(client.nodes() for client in clients)))
+
+
+async def prepare_plan(ctx: Context, clients: Sequence[ComfyClient]) -> RunPlan | ExitCode:
+    """Load, edit and check the workflow of ``run``; a plan, or the exit code of a refusal.
+
+    ``clients`` are the servers that answer (one, or those of a fleet): the first one's
+    catalogue converts a UI export and names the nodes; validation passes if one server's
+    catalogue accepts the workflow; uploads go to each.
+    """
     args, out = ctx.args, ctx.out
     data = read_workflow(args.workflow)
-    catalogue = await client.nodes() if args.validate or is_ui_format(data) else None
+    catalogues = await _catalogues(clients) if args.validate or is_ui_format(data) else []
+    catalogue = catalogues[0] if catalogues else None
     workflow = load_workflow(data, catalogue)
-    await apply_uploads(workflow, args.uploads, client)
+    for client in clients:
+        await apply_uploads(workflow, args.uploads, client)
     apply_values(workflow, args.values)
     plan = RunPlan(
         workflow,
@@ -94,20 +115,50 @@ async def prepare_plan(ctx: Context, client: ComfyClient) -> RunPlan | ExitCode:
     first, seeds = plan.instance(0)
     if args.seed is not None and not seeds:
         out.warn("--seed: the workflow has no seed input (seed, noise_seed, *_seed); none was set")
-    if args.validate and catalogue is not None:
+    if args.validate and catalogues:
         checked = [first] if plan.count == 1 else [first, plan.instance(plan.count - 1)[0]]
-        for candidate in checked:
-            problems = candidate.validate(catalogue)
-            if problems:
-                return refuse(problems, out)
+        refusals = [
+            [problem for candidate in checked for problem in candidate.validate(each)]
+            for each in catalogues
+        ]
+        if all(refusals):  # no server would take it: say what the first one lacks
+            return refuse(refusals[0], out)
     return plan
+
+
+async def fleet_clients(ctx: Context) -> tuple[ComfyPool, list[ComfyClient]]:
+    """A started pool over the selected servers, and the clients of those that answer.
+
+    Raises:
+        FleetUnreachable: none answers.
+
+    """
+    pool = await ctx.pool()
+    stats = pool.stats()
+    answering = [
+        client
+        for client, state in zip(pool.servers, stats.values(), strict=True)
+        if state.health == "up"
+    ]
+    if not answering:
+        raise FleetUnreachable(
+            f"no server of the pool answers ({len(stats)} tried: {', '.join(stats)})"
+        )
+    return pool, answering
 
 
 async def run_command(ctx: Context) -> ExitCode:
     """``comfy-async run``: run a workflow file with live progress; save what it produces."""
+    if len(ctx.servers) > 1:
+        pool, answering = await fleet_clients(ctx)
+        plan = await prepare_plan(ctx, answering)
+        if isinstance(plan, ExitCode):
+            return plan
+        code, _ = await execute(pool, plan, ctx.out)
+        return code
     client = ctx.client()
     await client.connect()  # fail fast on an unreachable server or refused credentials
-    plan = await prepare_plan(ctx, client)
+    plan = await prepare_plan(ctx, [client])
     if isinstance(plan, ExitCode):
         return plan
     code, _ = await execute(client, plan, ctx.out)
