@@ -5,7 +5,8 @@ Git-style subcommands (``run``, ``watch``, ``queue``, ``jobs``, ``history``, ``i
 ``convert``, ``demo``), each a small module of this package that registers its parser and its
 handler. :func:`main` parses the arguments, runs the handler in an event loop with its
 sessions, maps any failure to an exit code and one line on stderr
-(:mod:`comfy_async.cli.failures`), and returns the code; it can be called in-process with an ``argv`` list.
+(:mod:`comfy_async.cli.failures`), and returns the code; it can be called in-process with an
+``argv`` list.
 
 Nothing outside this package imports it: ``import comfy_async`` stays cheap, and rich (the
 ``cli`` extra) is imported only when live bars are drawn.
