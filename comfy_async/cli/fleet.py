@@ -4,13 +4,15 @@ Opens a :class:`~comfy_async.pool.ComfyPool` over every ``--url`` (or ``$COMFY_U
 it read each server and probe it once, and prints what :meth:`~comfy_async.pool.ComfyPool.stats`
 says of each: health, the pool's jobs there, prompts other clients queued there, the models
 believed warm, jobs done and failed, and the mean job time. A table, or one JSON document with
-``--json``. When no server answers, one line on stderr and exit code 4.
+``--json``. When no server answers, one line on stderr and exit code 4. The pool's warnings
+about servers that are down are left out (the table says so), unless ``--verbose``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from typing import TYPE_CHECKING
 
 from comfy_async.cli.failures import ExitCode
@@ -20,6 +22,7 @@ from comfy_async.errors import ComfyError
 
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Iterator
 
     from comfy_async.cli.registry import SubParsers
     from comfy_async.cli.session import Context
@@ -63,8 +66,26 @@ def _row(stats: ServerStats, queued: int) -> list[str]:
     ]
 
 
+@contextlib.contextmanager
+def _quiet_pool_log(verbose: int) -> Iterator[None]:
+    """Without ``--verbose``, the pool's 'server is down' warnings stay out of the snapshot."""
+    logger = logging.getLogger("comfy_async.pool")
+    level = logger.level
+    if not verbose:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 async def pool_command(ctx: Context) -> ExitCode:
     """``comfy-async pool``: each server's health, load, warm models and figures."""
+    with _quiet_pool_log(ctx.out.verbose):
+        return await _show(ctx)
+
+
+async def _show(ctx: Context) -> ExitCode:
     pool, answering = await fleet_clients(ctx)
     # The pool's first probe of each server runs beside this read of its queue: the table shows
     # the larger of the two counts of prompts that are not the pool's.
