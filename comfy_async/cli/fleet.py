@@ -39,8 +39,8 @@ examples:
   COMFY_URLS=http://gpu1:8188,http://gpu2:8188 comfy-async pool --json
 
 Columns: SERVER, HEALTH (up, down, recovering), IN FLIGHT (this pool's jobs there), QUEUED
-(other clients' prompts in its queue), WARM (models believed loaded), DONE, FAILED, MEAN (seconds
-per job: measured, else the pool's estimate). Exit codes: 0 at least one server answers,
+(other clients' prompts in its queue), WARM (models believed loaded), DONE, FAILED, MEAN S (seconds
+per job, once one ended there). Exit codes: 0 at least one server answers,
 2 usage, 4 no server answers.
 """
 
@@ -62,8 +62,13 @@ def _row(stats: ServerStats, queued: int) -> list[str]:
         ", ".join(stats.warm_models) or "-",
         str(stats.done),
         str(stats.failed),
-        f"{stats.mean_duration:.1f}",
+        "-" if _mean(stats) is None else f"{stats.mean_duration:.1f}",
     ]
+
+
+def _mean(stats: ServerStats) -> float | None:
+    """The measured seconds per job (``None`` before a job ended there: only a guess exists)."""
+    return stats.mean_duration if stats.done + stats.failed else None
 
 
 @contextlib.contextmanager
@@ -115,7 +120,7 @@ async def _show(ctx: Context) -> ExitCode:
                         "done": state.done,
                         "failed": state.failed,
                         "moved_away": state.moved_away,
-                        "mean_duration": state.mean_duration,
+                        "mean_duration": _mean(state),
                     }
                     for name, state in stats.items()
                 ],
