@@ -35,6 +35,7 @@ SCRIPTS = (
     "p5_import",
     "p6_scale",
     "p7_versus",
+    "p10_admission",
 )
 PAGE = ROOT / "benchmarks" / "README.md"
 FIXES = ROOT / "benchmarks" / "fixes.md"

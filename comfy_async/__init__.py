@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from comfy_async.config import (
     USE_CLIENT_DEFAULT,
+    AdmissionPolicy,
     Backoff,
     ClientOptions,
     HeartbeatPolicy,
@@ -19,9 +20,11 @@ from comfy_async.config import (
     ReconnectPolicy,
     RetryPolicy,
     StreamLimits,
+    TenantLimits,
     Timeouts,
 )
 from comfy_async.errors import (
+    AdmissionRefused,
     AmbiguousNodeError,
     AuthenticationError,
     BadRequestError,
@@ -38,9 +41,12 @@ from comfy_async.errors import (
     HTTPStatusError,
     JobCancelled,
     JobError,
+    JobExpired,
     JobInterrupted,
     JobLost,
     JobTimeout,
+    ManagerTaskError,
+    ManagerUnavailableError,
     MessageError,
     NoCapableServerError,
     NotFoundError,
@@ -59,6 +65,7 @@ from comfy_async.errors import (
     UnsafeError,
     UnsafePathError,
     UnsafeRedirectError,
+    UnsafeURLError,
     UnsupportedOperationError,
     UnsupportedWorkflowError,
     WorkflowError,
@@ -72,15 +79,17 @@ logging.getLogger("comfy_async").addHandler(logging.NullHandler())
 if TYPE_CHECKING:
     from comfy_async._live.batch import BatchOutcome
     from comfy_async._live.connection import ConnectionState, ReconnectInfo
-    from comfy_async._transport.rest.prompts import new_prompt_id
+    from comfy_async._transport.rest.prompts import batch_prompt_id, new_prompt_id
     from comfy_async.catalogue import Catalogue
     from comfy_async.client import ComfyClient
-    from comfy_async.job import Job, JobProgress, JobResult
+    from comfy_async.job import Job, JobProgress, JobResult, JobState
     from comfy_async.pool import ComfyPool, PoolServer
     from comfy_async.workflow import Problem, Workflow
 
 __all__ = [
     "USE_CLIENT_DEFAULT",
+    "AdmissionPolicy",
+    "AdmissionRefused",
     "AmbiguousNodeError",
     "AuthenticationError",
     "Backoff",
@@ -106,11 +115,15 @@ __all__ = [
     "Job",
     "JobCancelled",
     "JobError",
+    "JobExpired",
     "JobInterrupted",
     "JobLost",
     "JobProgress",
     "JobResult",
+    "JobState",
     "JobTimeout",
+    "ManagerTaskError",
+    "ManagerUnavailableError",
     "MessageError",
     "NoCapableServerError",
     "NotFoundError",
@@ -130,6 +143,7 @@ __all__ = [
     "ServerError",
     "ServiceUnavailableError",
     "StreamLimits",
+    "TenantLimits",
     "Timeouts",
     "TransportError",
     "UnknownInputError",
@@ -137,11 +151,13 @@ __all__ = [
     "UnsafeError",
     "UnsafePathError",
     "UnsafeRedirectError",
+    "UnsafeURLError",
     "UnsupportedOperationError",
     "UnsupportedWorkflowError",
     "Workflow",
     "WorkflowError",
     "WorkflowFormatError",
+    "batch_prompt_id",
     "new_prompt_id",
 ]
 
@@ -162,7 +178,9 @@ _LAZY = {
     "Job": "comfy_async.job",
     "JobProgress": "comfy_async.job",
     "JobResult": "comfy_async.job",
+    "JobState": "comfy_async.job",
     "ReconnectInfo": "comfy_async._live.connection",
+    "batch_prompt_id": "comfy_async._transport.rest.prompts",
     "new_prompt_id": "comfy_async._transport.rest.prompts",
 }
 

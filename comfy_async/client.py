@@ -3,7 +3,7 @@
 A session owns one :class:`~comfy_async._transport.http.HttpClient` (base URL, route table,
 credentials, the aiohttp session) and exposes the REST surface as namespaces: ``prompts``,
 ``queue``, ``history``, ``jobs``, ``files``, ``system``, ``models``, ``userdata``,
-``settings``, ``users``.
+``settings``, ``users``, ``manager`` (ComfyUI-Manager).
 The live side — one WebSocket opened on first need, ``submit()`` returning
 :class:`~comfy_async.job.Job` handles, reconciliation over HTTP — is a
 :class:`~comfy_async._live.session.LiveSession` built on the same HTTP client and ``client_id``.
@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import uuid
-from typing import TYPE_CHECKING, Final, Generic, Literal, Self, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, Final, Generic, Literal, Self, TypeVar, cast, overload
 
 from yarl import URL
 
@@ -35,8 +35,11 @@ if TYPE_CHECKING:
     from comfy_async._live.batch import BatchOutcome
     from comfy_async._live.connection import Connection, ConnectionState, ReconnectInfo
     from comfy_async._live.dispatch import EventTap
+    from comfy_async._live.keyed_lock import KeyedLocks
     from comfy_async._live.session import LiveSession
+    from comfy_async._pool.core import PoolCore
     from comfy_async._transport.rest import (
+        ComfyUIManager,
         Files,
         History,
         Jobs,
@@ -50,7 +53,7 @@ if TYPE_CHECKING:
     )
     from comfy_async._transport.routes import RouteTable
     from comfy_async.catalogue import Catalogue
-    from comfy_async.config import ClientOptions
+    from comfy_async.config import AdmissionPolicy, ClientOptions
     from comfy_async.events import Event
     from comfy_async.job import Job, JobResult
     from comfy_async.workflow import Workflow
@@ -141,6 +144,9 @@ class ComfyClient:
         jobs_api: whether the server has the jobs API (``None``: detected at first use).
         on_reconnect: awaited after every WebSocket reconnect (before jobs are reconciled);
             raising from it stops reconnecting and ends every job with that error.
+        admission: hold jobs client-side and release them fairly between tenants, with
+            per-tenant limits (:class:`~comfy_async.config.AdmissionPolicy`); every submit then
+            goes through it, and ``submit(tenant=..., priority=...)`` is allowed.
 
     """
 
@@ -159,6 +165,7 @@ class ComfyClient:
         client_id: str | None = None,
         jobs_api: bool | None = None,
         on_reconnect: Callable[[ReconnectInfo], Awaitable[None]] | None = None,
+        admission: AdmissionPolicy | None = None,
     ) -> None:
         chosen = flavour or _infer_flavour(base_url, api_key)
         if chosen not in _TABLES:
@@ -184,6 +191,9 @@ class ComfyClient:
         self._live_session: LiveSession | None = None
         self._catalogue: Catalogue | None = None
         self._catalogue_lock: asyncio.Lock | None = None
+        self._admission = admission
+        self._admitting: PoolCore | None = None
+        self._items: KeyedLocks | None = None
 
     # ------------------------------------------------------------------ REST namespaces
 
@@ -232,6 +242,12 @@ class ComfyClient:
     )
     users: _Namespace[Users] = _Namespace(
         "comfy_async._transport.rest.userdata", "Users", "The server's users (``--multi-user``)."
+    )
+    manager: _Namespace[ComfyUIManager] = _Namespace(
+        "comfy_async._transport.rest.comfyui_manager",
+        "ComfyUIManager",
+        "ComfyUI-Manager: install node packs and models, follow its queue, reboot.",
+        lambda client, cls: cls(client._http, client.client_id),
     )
 
     # ------------------------------------------------------------------ live session
@@ -351,8 +367,10 @@ class ComfyClient:
         timeout: float | None = None,
         detach: bool = False,
         validate: bool = False,
+        tenant: str | None = None,
+        priority: int = 0,
     ) -> Job:
-        """Queue a workflow and return its :class:`~comfy_async.job.Job` at once.
+        r"""Queue a workflow and return its :class:`~comfy_async.job.Job` at once.
 
         ``workflow`` is a :class:`~comfy_async.workflow.Workflow`, an API-format graph, or a
         workflow saved from the UI (converted with the server's catalogue). With ``validate``
@@ -373,7 +391,16 @@ class ComfyClient:
 
         Cancelling the caller while the POST is in flight cancels the prompt on the server if it
         was queued (unless ``detach``): nothing runs unseen.
+
+        With ``admission`` (see the constructor) the job is held client-side and returned at
+        once (``job.state`` ``HELD``, ``job.position`` its place in line); it goes to the server
+        in the fair order between ``tenant``\ s (a higher ``priority`` first). A tenant at one of
+        its limits is refused with :class:`~comfy_async.errors.AdmissionRefused`.
         """
+        if self._admission is None and (tenant is not None or priority):
+            raise ConfigurationError(
+                "tenant and priority need admission: ComfyClient(..., admission=AdmissionPolicy())"
+            )
         targets = (
             tuple(partial_execution_targets) if partial_execution_targets is not None else None
         )
@@ -388,9 +415,83 @@ class ComfyClient:
             partial_execution_targets=targets,
             preview_method=preview_method,
         )
+        if self._admission is not None:
+            if number is not None or front:
+                raise ConfigurationError("with admission the order is fair: no number or front")
+            core = await self._admission_core(self._admission)
+            return core.submit(
+                prompt,
+                prompt_id=prompt_id,
+                options=options,
+                tenant=tenant,
+                priority=priority,
+                timeout=timeout,
+                detach=detach,
+            )
         return await live.submit(
             prompt, prompt_id=prompt_id, options=options, timeout=timeout, detach=detach
         )
+
+    async def submit_or_attach(
+        self, workflow: WorkflowInput, *, prompt_id: str, **submit_options: Any
+    ) -> Job:
+        """Submit under ``prompt_id`` unless the server has it already: idempotent by the id.
+
+        With :func:`~comfy_async.batch_prompt_id` each item of a batch has the same id every
+        time, so a retried item (a worker restarted, a command re-run) attaches to its prompt
+        when the server has it queued, running or done, and is submitted only when it is found
+        nowhere. Two tasks of this process asking at once make one decision (the second gets the
+        first one's job). Two processes racing on one item both POST; each then reads the queue,
+        and the one whose submission came later deletes one of the two entries, so the prompt
+        runs once; both jobs then follow it over HTTP as well as by events.
+
+        Returns the job (an attached one is detached: see :meth:`attach`). The options are
+        :meth:`submit`'s.
+        """
+        from comfy_async._live.keyed_lock import KeyedLocks  # noqa: PLC0415 - built on first use
+        from comfy_async._live.session import checked_prompt_id  # noqa: PLC0415
+
+        checked_prompt_id(prompt_id)
+        if self._items is None:
+            self._items = KeyedLocks()
+        async with self._items.hold(prompt_id):
+            live = self._live
+            job = live.jobs.get(prompt_id)
+            if job is not None:
+                return job
+            timeout = submit_options.get("timeout")
+            if await live.backend.lookup(prompt_id) is not None:
+                return await self.attach(prompt_id, timeout=timeout)
+            job = await self.submit(workflow, prompt_id=prompt_id, **submit_options)
+            if self._admission is None:
+                from comfy_async._live.duplicates import keep_one_entry  # noqa: PLC0415
+
+                await keep_one_entry(self.queue, live, job)
+            elif self._admitting is not None:
+                self._admitting.mark_idempotent(prompt_id)
+            return job
+
+    async def _admission_core(self, policy: AdmissionPolicy) -> PoolCore:
+        """The admission line of this client: a pool of one server, itself (built once)."""
+        core = self._admitting
+        if core is None:
+            from comfy_async._pool.core import PoolCore  # noqa: PLC0415 - built on first use
+            from comfy_async._pool.member import Member, MemberSettings  # noqa: PLC0415
+            from comfy_async._pool.scheduler import SchedulerSettings  # noqa: PLC0415
+
+            name = self.base_url.rstrip("/")
+            settings = MemberSettings(name, 1.0, policy.max_queue, frozenset(), warm_slots=1)
+            member = Member(
+                self, settings, owned=False, failures_to_trip=2, prior_duration=10.0, prior_load=0.0
+            )
+            core = self._admitting = PoolCore(
+                [member],
+                settings=SchedulerSettings(),
+                admission=policy,
+                limits=self._http.options.limits,
+            )
+        await core.start()
+        return core
 
     async def _prompt_of(
         self, workflow: WorkflowInput, *, validate: bool, targets: tuple[str, ...] | None
@@ -451,11 +552,11 @@ class ComfyClient:
         Raises what :meth:`Job.result` raises. Cancelling the caller cancels the job on the
         server.
         """
-        job = await self.submit(workflow, timeout=timeout, **submit_options)  # type: ignore[arg-type]
-        result = await job.result()
-        if save_to is not None:
-            await result.save(save_to)
-        return result
+        from comfy_async._live.batch import run_one  # noqa: PLC0415 - built on first use
+
+        return await run_one(
+            self.submit, workflow, save_to=save_to, timeout=timeout, options=submit_options
+        )
 
     async def submit_many(
         self,
@@ -493,9 +594,13 @@ class ComfyClient:
 
     @property
     def in_flight(self) -> Mapping[str, Job]:
-        """The jobs of this session that have not ended, by prompt id."""
+        """The jobs of this session that have not ended, by prompt id (held ones included)."""
         live = self._live_session
-        return live.jobs if live is not None else {}
+        jobs = live.jobs if live is not None else {}
+        if self._admitting is None:
+            return jobs
+        held = {pid: entry.job for pid, entry in self._admitting.scheduler.entries.items()}
+        return {**jobs, **held}
 
     @property
     def connection_state(self) -> ConnectionState:
@@ -528,6 +633,8 @@ class ComfyClient:
         session's own aiohttp session is closed (a borrowed one stays open). Later calls raise
         ``ClientClosedError``.
         """
+        if self._admitting is not None:
+            await self._admitting.aclose(drain=drain, timeout=timeout)
         if self._live_session is not None:
             await self._live_session.aclose(drain=drain, timeout=timeout)
         await self._http.aclose()

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Final, Self
 from comfy_async.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Mapping
 
 __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
@@ -27,6 +27,7 @@ __all__ = [
     "DEFAULT_READ_TIMEOUT",
     "DEFAULT_SILENT_JOB_CHECK",
     "USE_CLIENT_DEFAULT",
+    "AdmissionPolicy",
     "Backoff",
     "ClientOptions",
     "HeartbeatPolicy",
@@ -34,6 +35,7 @@ __all__ = [
     "ReconnectPolicy",
     "RetryPolicy",
     "StreamLimits",
+    "TenantLimits",
     "Timeouts",
     "UseClientDefault",
 ]
@@ -242,6 +244,65 @@ class ReconcilePolicy:
             raise ConfigurationError("max_follow_every must not be below follow_every")
         if self.lost_after < 1:
             raise ConfigurationError(f"lost_after must be at least 1, got {self.lost_after!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class TenantLimits:
+    """What one tenant (a bot's user, an API key) may have at once; ``None``: no limit.
+
+    ``max_in_flight`` counts the tenant's jobs that have not ended (held or on a server),
+    ``max_held`` those still waiting client-side, ``per_minute`` the submissions in the last 60
+    seconds. A submission beyond one is refused at once with
+    :class:`~comfy_async.errors.AdmissionRefused` (saying which limit, and when to retry a rate).
+    """
+
+    max_in_flight: int | None = None
+    max_held: int | None = None
+    per_minute: int | None = None
+
+    def __post_init__(self) -> None:
+        _check_positive("max_in_flight", self.max_in_flight)
+        _check_positive("max_held", self.max_held)
+        _check_positive("per_minute", self.per_minute)
+
+
+@dataclass(frozen=True, slots=True)
+class AdmissionPolicy:
+    """Fairness between tenants, for a client or a pool that holds jobs client-side.
+
+    Jobs wait client-side and are released to the servers in a fair order, so no tenant's burst
+    fills a server's queue ahead of the others: a higher ``priority`` first (within and across
+    tenants), then round-robin across tenants weighted by ``weights`` (a tenant of weight 2 gets
+    two releases for one), then submission order. ``limits`` apply to every tenant, ``tenants``
+    override them for some; ``max_held`` bounds the jobs held in all. A job submitted without a
+    tenant belongs to the tenant ``None``. The server's own queue is kept ``max_queue`` deep, so
+    the order is decided here, not by the server's first-come queue.
+    """
+
+    limits: TenantLimits = TenantLimits()
+    tenants: Mapping[str, TenantLimits] = field(default_factory=dict)
+    weights: Mapping[str, float] = field(default_factory=dict)
+    max_held: int | None = None
+    max_queue: int = 2
+    """Jobs a client's server is sent at once; the rest wait, in the fair order, client-side
+    (a pool uses each server's own ``max_queue``)."""
+
+    def __post_init__(self) -> None:
+        _check_positive("max_held", self.max_held)
+        _check_positive("max_queue", self.max_queue, allow_none=False)
+        for tenant, weight in self.weights.items():
+            if weight <= 0:
+                raise ConfigurationError(f"the weight of {tenant!r} must be positive, not {weight}")
+
+    def limits_of(self, tenant: str | None) -> TenantLimits:
+        """The limits that apply to ``tenant``."""
+        if tenant is not None and tenant in self.tenants:
+            return self.tenants[tenant]
+        return self.limits
+
+    def weight_of(self, tenant: str | None) -> float:
+        """``tenant``'s share of the releases (1 unless set)."""
+        return self.weights.get(tenant, 1.0) if tenant is not None else 1.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,9 @@ shown with their query string and credentials redacted (:func:`redact_url`).
     ComfyError
     ├── ConfigurationError                  bad options or arguments given to the library
     ├── ClientClosedError                   the session was closed while in use
+    ├── AdmissionRefused                    a tenant's limit refused a submission (retry_after)
     ├── UnsupportedOperationError           the server (or its flavour) has no such route
+    │   └── ManagerUnavailableError         no ComfyUI-Manager (v4 API) answers on the server
     ├── TransportError                      the network failed; no HTTP status was received
     │   ├── ConnectError                    could not connect (refused, DNS, TLS)
     │   ├── ConnectionLostError             the connection broke mid-request or mid-stream
@@ -33,7 +35,9 @@ shown with their query string and credentials redacted (:func:`redact_url`).
     │   ├── JobInterrupted                  the server interrupted the job
     │   │   └── JobCancelled                this client cancelled the job
     │   ├── JobLost                         the job vanished from queue and history
+    │   ├── JobExpired                      it left the queue and its record was pruned
     │   └── JobTimeout                      the caller's deadline passed (also a TimeoutError)
+    ├── ManagerTaskError                    a ComfyUI-Manager task failed or vanished
     ├── ProtocolError                       the server sent something the protocol does not allow
     │   ├── FrameError                      a malformed binary WebSocket frame
     │   ├── MessageError                    a malformed text WebSocket message
@@ -41,6 +45,7 @@ shown with their query string and credentials redacted (:func:`redact_url`).
     ├── UnsafeError                         refused for safety before anything was done
     │   ├── UnsafePathError                 a server-provided file name that could escape a folder
     │   ├── UnsafeRedirectError             a redirect to a downgraded or non-HTTP location
+    │   ├── UnsafeURLError                  a URL to install from that is not http(s)
     │   └── DownloadTooLargeError           a download went over its byte cap or its Content-Length
     └── WorkflowError                       a workflow cannot be edited or converted as asked
         ├── UnknownNodeError
@@ -63,6 +68,7 @@ if TYPE_CHECKING:
     from comfy_async.models.prompts import NodeError, PromptErrorInfo
 
 __all__ = [
+    "AdmissionRefused",
     "AmbiguousNodeError",
     "AuthenticationError",
     "BadRequestError",
@@ -79,9 +85,12 @@ __all__ = [
     "HTTPStatusError",
     "JobCancelled",
     "JobError",
+    "JobExpired",
     "JobInterrupted",
     "JobLost",
     "JobTimeout",
+    "ManagerTaskError",
+    "ManagerUnavailableError",
     "MessageError",
     "NoCapableServerError",
     "NotFoundError",
@@ -100,6 +109,7 @@ __all__ = [
     "UnsafeError",
     "UnsafePathError",
     "UnsafeRedirectError",
+    "UnsafeURLError",
     "UnsupportedOperationError",
     "UnsupportedWorkflowError",
     "WorkflowError",
@@ -156,6 +166,28 @@ class ClientClosedError(ComfyError):
     """The session was closed (or is closing) while an operation needed it."""
 
 
+class AdmissionRefused(ComfyError):
+    """A submission went over a limit of its tenant (or the held total): nothing was queued.
+
+    ``limit`` names it (``max_in_flight``, ``max_held``, ``per_minute``, or ``max_held`` of the
+    whole client with ``tenant`` ``None``), ``value`` is its setting; for a rate,
+    ``retry_after`` says in how many seconds a submission would be accepted.
+    """
+
+    def __init__(
+        self, tenant: str | None, limit: str, value: int, retry_after: float | None = None
+    ) -> None:
+        self.tenant = tenant
+        self.limit = limit
+        self.value = value
+        self.retry_after = retry_after
+        who = "the client" if tenant is None and limit == "max_held" else f"tenant {tenant!r}"
+        message = f"{who} is at its {limit} limit ({value})"
+        if retry_after is not None:
+            message += f"; retry in {retry_after:.1f} s"
+        super().__init__(message)
+
+
 class UnsupportedOperationError(ComfyError):
     """The server, or its flavour (local or Comfy Cloud), has no route for this operation."""
 
@@ -164,6 +196,24 @@ class UnsupportedOperationError(ComfyError):
         self.flavour = flavour
         message = f"{operation} is not available on a {flavour} server"
         super().__init__(f"{message}: {detail}" if detail else message)
+
+
+class ManagerUnavailableError(UnsupportedOperationError):
+    """The server has no ComfyUI-Manager speaking the v4 API (``/v2/manager/*``).
+
+    Attributes:
+        legacy_version: the version of a legacy (3.x) Manager found instead, if any.
+
+    """
+
+    def __init__(
+        self, detail: str, *, flavour: str = "local", legacy_version: str | None = None
+    ) -> None:
+        self.operation = "ComfyUI-Manager"
+        self.flavour = flavour
+        self.legacy_version = legacy_version
+        # Not the parent's "X is not available on a Y server": the reason is the message.
+        ComfyError.__init__(self, f"no ComfyUI-Manager on this server: {detail}")
 
 
 # --------------------------------------------------------------------------- transport
@@ -449,6 +499,31 @@ class JobLost(JobError):
         super().__init__(prompt_id, message)
 
 
+class JobExpired(JobError):
+    """The job left the queue and the server no longer keeps its record: its outcome is gone.
+
+    ComfyUI keeps a bounded history (10,000 entries by default, oldest evicted) and Comfy Cloud
+    expires jobs. When a job is found nowhere and the oldest record the server still keeps was
+    queued after it, the job ran (or was removed from the queue) and its record was pruned
+    before this client looked: unlike :class:`JobLost`, it did not simply vanish (a restart, a
+    deletion). The server cannot say how it ended.
+
+    Attributes:
+        outputs: the outputs its ``executed`` events showed before the record was lost (node id
+            → UI dict; empty if none was seen). Their files may still be on the server.
+
+    """
+
+    def __init__(
+        self,
+        prompt_id: str,
+        outputs: Mapping[str, Mapping[str, Any]] | None = None,
+        message: str = "expired: it left the queue and the server's history no longer holds it",
+    ) -> None:
+        self.outputs: dict[str, Mapping[str, Any]] = dict(outputs or {})
+        super().__init__(prompt_id, message)
+
+
 class JobTimeout(JobError, TimeoutError):
     """The caller's deadline for a job passed before its outcome arrived."""
 
@@ -476,6 +551,29 @@ class DecodeError(ProtocolError):
     """An HTTP response body does not have the shape the route promises."""
 
 
+class ManagerTaskError(ComfyError):
+    """A ComfyUI-Manager task (an install) did not succeed, or vanished from its queue.
+
+    Attributes:
+        task_id: the task's ``ui_id``.
+        kind: what the task did (``install``, ``install-model``…).
+        status: the Manager's outcome (``error``, ``failed``…; ``lost`` when it vanished).
+        messages: the Manager's messages about it.
+
+    """
+
+    def __init__(
+        self, task_id: str, kind: str, status: str, messages: tuple[str, ...] = ()
+    ) -> None:
+        self.task_id = task_id
+        self.kind = kind
+        self.status = status
+        self.messages = messages
+        detail = "; ".join(_summarise_body(message) for message in messages if message)
+        text = f"ComfyUI-Manager task {task_id} ({kind}): {status}"
+        super().__init__(f"{text}: {detail}" if detail else text)
+
+
 # --------------------------------------------------------------------------- safety
 
 
@@ -499,6 +597,15 @@ class UnsafeRedirectError(UnsafeError):
         self.location = redact_url(location)
         self.reason = reason
         super().__init__(f"refused redirect to {self.location}: {reason}")
+
+
+class UnsafeURLError(UnsafeError, ValueError):
+    """A URL to install from is not an absolute ``http://`` or ``https://`` URL with a host."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        self.url = redact_url(url)
+        self.reason = reason
+        super().__init__(f"refused URL {self.url}: {reason}")
 
 
 class DownloadTooLargeError(UnsafeError):

@@ -35,6 +35,7 @@ __all__ = [
     "ExecutionStart",
     "ExecutionSuccess",
     "FeatureFlags",
+    "JobAdmitted",
     "JobMoved",
     "JobReconciled",
     "LogEntry",
@@ -404,7 +405,8 @@ class Reconnected(_Event, frozen=True):
 class JobReconciled(_Event, frozen=True):
     """The job's outcome was learnt over HTTP because its terminal event was missed.
 
-    ``status`` is ``success``, ``error``, ``interrupted``, ``cancelled`` or ``lost``.
+    ``status`` is ``success``, ``error``, ``interrupted``, ``cancelled``, ``lost`` or ``expired``
+    (found nowhere, and the server's history no longer reaches back to it).
     """
 
     type: ClassVar[str] = "job_reconciled"
@@ -412,6 +414,16 @@ class JobReconciled(_Event, frozen=True):
     prompt_id: str
     status: str
     source: str = ""
+
+
+class JobAdmitted(_Event, frozen=True):
+    """Its turn came: the job leaves the client-side line for the servers (after ``waited`` s)."""
+
+    type: ClassVar[str] = "job_admitted"
+
+    prompt_id: str
+    waited: float
+    tenant: str | None = None
 
 
 class JobMoved(_Event, frozen=True):
@@ -491,7 +503,7 @@ BinaryEvent: TypeAlias = PreviewImage | ProgressText | UnknownBinary
 ServerEvent: TypeAlias = TextEvent | BinaryEvent | MalformedFrame
 """Anything the protocol layer yields for one received frame."""
 
-SessionEvent: TypeAlias = Reconnected | JobReconciled | JobMoved
+SessionEvent: TypeAlias = Reconnected | JobReconciled | JobAdmitted | JobMoved
 """Events the session adds to what the server sent."""
 
 Event: TypeAlias = ServerEvent | SessionEvent

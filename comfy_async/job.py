@@ -11,6 +11,9 @@ and settles exactly once (design invariant 4) on one of:
 * **interrupted** → :class:`~comfy_async.errors.JobInterrupted`, or
   :class:`~comfy_async.errors.JobCancelled` when this client asked for it;
 * **lost**: found nowhere on consecutive HTTP checks → :class:`~comfy_async.errors.JobLost`;
+* **expired**: found nowhere, but the oldest record the server keeps was queued after it (its
+  record was pruned from a bounded history) → :class:`~comfy_async.errors.JobExpired`, with the
+  outputs its ``executed`` events showed;
 * **timeout**: a deadline passed → :class:`~comfy_async.errors.JobTimeout`.
 
 Events are hints and HTTP is the truth (invariant 5): :meth:`Job.reconcile` takes what the
@@ -34,6 +37,7 @@ from comfy_async.errors import (
     ComfyError,
     ExecutionError,
     JobCancelled,
+    JobExpired,
     JobInterrupted,
     JobLost,
     JobTimeout,
@@ -71,11 +75,14 @@ __all__ = ["Job", "JobBackend", "JobProgress", "JobResult", "JobSnapshot", "JobS
 class JobState(Enum):
     """Where a job is, as far as this client knows.
 
-    ``HELD`` jobs wait client-side (in a :class:`~comfy_async.pool.ComfyPool`, for a server with
-    room); the others are on their way to, or on, a server.
+    ``HELD`` jobs wait client-side for their turn (admission, fair between tenants);
+    ``ADMITTED`` ones had it and wait for a server with room (a pool's routing). Both exist only
+    with admission (a :class:`~comfy_async.pool.ComfyPool`, or a client with ``admission=``); the
+    others are on their way to, or on, a server.
     """
 
     HELD = "held"
+    ADMITTED = "admitted"
     SUBMITTING = "submitting"
     QUEUED = "queued"
     RUNNING = "running"
@@ -246,6 +253,7 @@ class Job:
         "_on_settled",
         "_outcome",
         "_outputs",
+        "_place_in_line",
         "_progress",
         "_progress_state",
         "_rescue",
@@ -299,6 +307,7 @@ class Job:
         )
         self._state = JobState.HELD if held else JobState.SUBMITTING
         self._rescue: Callable[[Job, ComfyError], bool] | None = None
+        self._place_in_line: Callable[[], int | None] | None = None
         self._terminal: ExecutionSuccess | ExecutionFailed | ExecutionInterrupted | None = None
         self._finish_marker = False
         self._finish_waiter: asyncio.Future[None] | None = None
@@ -332,6 +341,19 @@ class Job:
     def state(self) -> JobState:
         """Where the job is, as far as this client knows."""
         return self._state
+
+    @property
+    def position(self) -> int | None:
+        """Its place in line while it waits (1: next to run), so a bot can say "you are 3rd".
+
+        Counts the jobs that will start before it: held ones ahead in the fair order,
+        admitted ones, those queued on the servers (other clients' prompts included). Known
+        for jobs submitted with admission (a :class:`~comfy_async.pool.ComfyPool`, or a
+        client with ``admission=``); ``None`` otherwise, and once it runs or has ended.
+        """
+        if self._place_in_line is None or self._outcome.done():
+            return None
+        return self._place_in_line()
 
     def done(self) -> bool:
         """Whether the outcome is settled."""
@@ -534,29 +556,37 @@ class Job:
         self._reconcile(snapshot, source="finish marker")
 
     def _reconcile(
-        self, snapshot: JobSnapshot | None, *, source: str = "http", lost_after: int = 2
+        self,
+        snapshot: JobSnapshot | None,
+        *,
+        source: str = "http",
+        lost_after: int = 2,
+        expired: bool = False,
     ) -> None:
         """Take what the server says about the job, settling it if its end was missed.
 
         A job found nowhere ``lost_after`` times in a row is lost (or cancelled, if this client
-        asked for it) — never a success (design invariant 5).
+        asked for it) — never a success (design invariant 5). With ``expired`` (the server's
+        history has moved past the job) it ends as expired instead, keeping the outputs seen.
         """
         if self.done():
             return
         if snapshot is None:
-            if self._state in (JobState.HELD, JobState.SUBMITTING):
+            if self._state in (JobState.HELD, JobState.ADMITTED, JobState.SUBMITTING):
                 return  # not sent, or the POST has not returned yet: the server may not have it
             self._missed_checks += 1
             if self._missed_checks >= lost_after or self._cancel_requested:
-                status = "cancelled" if self._cancel_requested else "lost"
+                outcome: ComfyError
+                if self._cancel_requested:
+                    status, outcome = "cancelled", JobCancelled(self.prompt_id)
+                elif expired:
+                    status, outcome = "expired", JobExpired(self.prompt_id, self._outputs)
+                else:
+                    status, outcome = "lost", JobLost(self.prompt_id)
                 self._stream.put(
                     JobReconciled(prompt_id=self.prompt_id, status=status, source=source)
                 )
-                self._settle(
-                    JobCancelled(self.prompt_id)
-                    if self._cancel_requested
-                    else JobLost(self.prompt_id)
-                )
+                self._settle(outcome)
             return
         self._missed_checks = 0
         if not snapshot.terminal:
@@ -652,7 +682,7 @@ class Job:
 
     def _moved(self) -> None:
         """It is to run again elsewhere: forget this run (not its progress high-water mark)."""
-        self._state = JobState.HELD
+        self._state = JobState.ADMITTED
         self.number = None
         self._terminal = None
         self._finish_marker = False
@@ -665,6 +695,11 @@ class Job:
         self._missed_checks = 0
         self._last_event_at = self._clock()
         self.server = None  # the server it left stays in ``servers``
+
+    def _admitted(self) -> None:
+        """Its turn came: it waits for a server now."""
+        if self._state is JobState.HELD:
+            self._state = JobState.ADMITTED
 
     def _placed(self, server: str) -> None:
         """It is being sent to ``server``."""
@@ -768,6 +803,7 @@ class Job:
             JobInterrupted: the server interrupted the job (:class:`JobCancelled` if this client
                 cancelled it).
             JobLost: the job vanished from the server.
+            JobExpired: the job left the queue and the server's history no longer holds it.
             ComfyError: the session closed, or its connection gave up, before the job ended.
             JobTimeout: ``timeout`` (or the job's deadline) passed; the job is cancelled on the
                 server unless it was detached.

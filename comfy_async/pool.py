@@ -21,28 +21,20 @@ the ``comfy_async.pool`` logger says why, at debug level.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Any, Self
 
-from comfy_async._live.session import SubmitOptions, checked_prompt_id, step_weights
-from comfy_async._pool.announcer import Announcer, PoolEventStream
-from comfy_async._pool.backend import PoolJobBackend
+from comfy_async._live.keyed_lock import KeyedLocks
+from comfy_async._live.session import SubmitOptions, checked_prompt_id
 from comfy_async._pool.breaker import Health
-from comfy_async._pool.held import Demand, Entry
+from comfy_async._pool.core import PoolCore
+from comfy_async._pool.held import Demand
 from comfy_async._pool.member import Member, MemberSettings
 from comfy_async._pool.needs import needs_of
-from comfy_async._pool.scheduler import Scheduler, SchedulerSettings
+from comfy_async._pool.scheduler import SchedulerSettings
 from comfy_async.client import ComfyClient
-from comfy_async.config import ClientOptions
-from comfy_async.errors import (
-    ClientClosedError,
-    ConfigurationError,
-    JobLost,
-    NoCapableServerError,
-)
-from comfy_async.job import Job
+from comfy_async.config import AdmissionPolicy, ClientOptions
+from comfy_async.errors import ConfigurationError, NoCapableServerError
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
@@ -50,8 +42,9 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from comfy_async._live.batch import BatchOutcome
+    from comfy_async._pool.announcer import PoolEventStream
     from comfy_async.client import WorkflowInput
-    from comfy_async.job import JobResult
+    from comfy_async.job import Job, JobResult
 
 __all__ = ["ComfyPool", "PoolServer", "ServerStats"]
 
@@ -106,7 +99,8 @@ class ServerStats:
     """Seconds a model load adds there (measured, or the pool's estimate)."""
 
 
-def _settings(spec: PoolServer, client: ComfyClient) -> MemberSettings:
+def _member_settings(spec: PoolServer, client: ComfyClient) -> MemberSettings:
+    """A server's validated options."""
     if spec.weight <= 0:
         raise ConfigurationError(f"a server's weight must be positive, got {spec.weight!r}")
     if spec.max_queue < 1:
@@ -138,6 +132,8 @@ class ComfyPool:
         down_after: seconds a server's WebSocket may stay down (with jobs there) before the
             server counts as failed.
         failures_to_trip: failures in a row that take a server down.
+        admission: fairness between tenants and their limits (:class:`AdmissionPolicy`); by
+            default one shared line, in priority then submission order, without limits.
         job_duration: seconds a job is assumed to take until measured.
         model_load_time: seconds a model load is assumed to add until one is measured (the
             default, 0, spreads jobs freely until the fleet has shown what a load costs).
@@ -155,17 +151,21 @@ class ComfyPool:
         probe_timeout: float = 5.0,
         down_after: float = 10.0,
         failures_to_trip: int = 2,
+        admission: AdmissionPolicy | None = None,
         job_duration: float = 10.0,
         model_load_time: float = 0.0,
     ) -> None:
-        if retries < 0:
-            raise ConfigurationError(f"retries must not be negative, got {retries!r}")
-        if probe_every <= 0 or probe_timeout <= 0 or down_after <= 0:
-            raise ConfigurationError("probe_every, probe_timeout and down_after must be positive")
-        if failures_to_trip < 1:
-            raise ConfigurationError(f"failures_to_trip must be at least 1, not {failures_to_trip}")
+        settings = SchedulerSettings(
+            probe_every=probe_every,
+            probe_timeout=probe_timeout,
+            down_after=down_after,
+            retries=retries,
+            failures_to_trip=failures_to_trip,
+        )
         self._options = options or ClientOptions()
+        self._items = KeyedLocks()
         members: list[Member] = []
+        self._clients: list[ComfyClient] = []
         for item in servers:
             spec = item if isinstance(item, PoolServer) else PoolServer(item)
             owned = not isinstance(spec.server, ComfyClient)
@@ -174,53 +174,39 @@ class ComfyPool:
                 if isinstance(spec.server, ComfyClient)
                 else ComfyClient(spec.server, options=options, api_key=api_key)
             )
+            self._clients.append(client)
             members.append(
                 Member(
                     client,
-                    _settings(spec, client),
+                    _member_settings(spec, client),
                     owned=owned,
                     failures_to_trip=failures_to_trip,
                     prior_duration=job_duration,
                     prior_load=model_load_time,
                 )
             )
-        if not members:
-            raise ConfigurationError("a pool needs at least one server")
-        names = [member.name for member in members]
-        if len(set(names)) != len(names):
-            raise ConfigurationError(f"two servers of the pool have the same name: {names}")
-        self._announcer = Announcer()
-        self._scheduler = Scheduler(
+        self._core = PoolCore(
             members,
-            settings=SchedulerSettings(
-                probe_every=probe_every,
-                probe_timeout=probe_timeout,
-                down_after=down_after,
-                retries=retries,
-            ),
-            announcer=self._announcer,
+            settings=settings,
+            admission=admission or AdmissionPolicy(),
+            limits=self._options.limits,
         )
-        self._started = False
-        self._closed = False
 
     def __repr__(self) -> str:
-        up = sum(1 for member in self._scheduler.members if member.health is Health.UP)
-        return f"<ComfyPool {up}/{len(self._scheduler.members)} servers up>"
+        members = self._core.members
+        up = sum(1 for member in members if member.health is Health.UP)
+        return f"<ComfyPool {up}/{len(members)} servers up>"
 
     @property
     def servers(self) -> tuple[ComfyClient, ...]:
         """The client of each server, in the order given."""
-        return tuple(member.client for member in self._scheduler.members)
+        return tuple(self._clients)
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
         """Read every server's catalogue and start probing (``async with`` does this)."""
-        if self._closed:
-            raise ClientClosedError("the pool is closed")
-        if not self._started:
-            self._started = True
-            await self._scheduler.start()
+        await self._core.start()
 
     async def aclose(self, *, drain: bool = False, timeout: float | None = None) -> None:
         """Close the pool; idempotent.
@@ -230,23 +216,10 @@ class ComfyPool:
         there (re-:meth:`attach` them by prompt id) and end here with the same error. Clients
         the pool made are closed; clients given to it stay open.
         """
-        if self._closed:
+        if self._core.closed:
             return
-        self._closed = True
-        scheduler = self._scheduler
-        if drain and scheduler.entries:
-            waiters = [
-                asyncio.ensure_future(entry.job.wait()) for entry in scheduler.entries.values()
-            ]
-            await asyncio.wait(waiters, timeout=timeout)
-            for waiter in waiters:
-                waiter.cancel()
-        await scheduler.aclose()
-        for entry in list(scheduler.entries.values()):
-            entry.job.detach()
-            entry.job._fail(ClientClosedError("the pool was closed before the job ended"))
-        self._announcer.close()
-        for member in scheduler.members:
+        await self._core.aclose(drain=drain, timeout=timeout)
+        for member in self._core.members:
             if member.owned:
                 await member.client.aclose()
 
@@ -269,71 +242,61 @@ class ComfyPool:
         workflow: WorkflowInput,
         *,
         prompt_id: str | None = None,
+        tenant: str | None = None,
+        priority: int = 0,
         tags: Iterable[str] = (),
         retries: int | None = None,
         extra_data: Mapping[str, object] | None = None,
+        partial_execution_targets: Iterable[str] | None = None,
         preview_method: str | None = None,
         timeout: float | None = None,
         detach: bool = False,
         validate: bool = False,
     ) -> Job:
-        """Hold a workflow for the pool's servers and return its :class:`~comfy_async.job.Job`.
+        r"""Hold a workflow for the pool's servers and return its :class:`~comfy_async.job.Job`.
 
-        The job starts ``HELD`` and is sent to a server when one that can run it has room
-        (``job.server`` says which). Only servers with every node class and model file the
-        workflow names, and all of ``tags``, are considered. The options are those of
+        The job starts ``HELD``: it waits for its turn (fair between ``tenant``\ s, higher
+        ``priority`` first; :class:`~comfy_async.config.AdmissionPolicy`), then for a server
+        that can run it and has room (``job.server`` says which; ``job.position`` its place in
+        line meanwhile). Only servers with every node class and model file the workflow names,
+        and all of ``tags``, are considered. The other options are those of
         :meth:`ComfyClient.submit`; ``retries`` overrides the pool's for this job, ``timeout``
         counts from now (time held included). Cancelling a held job needs no request.
 
         Raises:
+            AdmissionRefused: the tenant is at one of its limits (nothing was queued).
             NoCapableServerError: no server of the pool can run it (what each one lacks).
             PromptValidationError: with ``validate``, the graph is refused offline.
             WorkflowError: the workflow is not a graph, or a UI export cannot be converted.
             ClientClosedError: the pool is closed.
 
         """
-        if self._closed:
-            raise ClientClosedError("the pool is closed")
         await self.start()
-        scheduler = self._scheduler
-        prompt_id = checked_prompt_id(prompt_id)
-        if prompt_id in scheduler.entries:
-            raise ConfigurationError(f"prompt id {prompt_id} is already in flight in this pool")
         prompt = await self._prompt_of(workflow)
-        demand = Demand(needs_of(prompt), frozenset(tags))
-        capable = self._check_capable(demand)
-        if validate and capable is not None:
-            from comfy_async.workflow import Workflow  # noqa: PLC0415 - optional part
+        if validate:
+            capable = self._core.capable(Demand(needs_of(prompt), frozenset(tags)))
+            if capable is not None and capable.catalogue is not None:
+                from comfy_async.workflow import Workflow  # noqa: PLC0415 - optional part
 
-            catalogue = capable.catalogue
-            assert catalogue is not None
-            Workflow(prompt).check(catalogue, allow_partial=True)
-        backend = PoolJobBackend(scheduler)
-        job = Job(
-            prompt_id,
-            backend=backend,
-            tasks=scheduler.tasks,
-            limits=self._options.limits,
-            on_settled=scheduler.ended,
-            node_count=len(prompt),
-            node_weights=step_weights(prompt),
+                Workflow(prompt).check(capable.catalogue, allow_partial=True)
+        options = SubmitOptions(
+            extra_data=extra_data,
+            partial_execution_targets=(
+                tuple(partial_execution_targets) if partial_execution_targets is not None else None
+            ),
+            preview_method=preview_method,
+        )
+        return self._core.submit(
+            prompt,
+            prompt_id=prompt_id,
+            options=options,
+            tenant=tenant,
+            priority=priority,
+            tags=tags,
+            retries=retries,
+            timeout=timeout,
             detach=detach,
-            held=True,
         )
-        job._rescue = scheduler.rescue
-        entry = Entry(
-            job=job,
-            prompt=prompt,
-            options=SubmitOptions(extra_data=extra_data, preview_method=preview_method),
-            demand=demand,
-            retries=scheduler.settings.retries if retries is None else retries,
-            held_since=time.monotonic(),
-        )
-        backend.entry = entry
-        scheduler.hold(entry)
-        if timeout is not None:
-            job._set_deadline(timeout)
-        return job
 
     async def _prompt_of(self, workflow: WorkflowInput) -> Mapping[str, object]:
         from comfy_async.workflow import Workflow, is_ui_format  # noqa: PLC0415 - optional part
@@ -342,30 +305,12 @@ class ComfyPool:
             return workflow.to_prompt()
         if not is_ui_format(workflow):
             return workflow
-        for member in self._scheduler.members:
+        for member in self._core.members:
             if member.catalogue is not None:
                 return Workflow.from_ui(workflow, member.catalogue).to_prompt()
         raise NoCapableServerError(
-            {member.name: ["a readable catalogue"] for member in self._scheduler.members}
+            {member.name: ["a readable catalogue"] for member in self._core.members}
         )
-
-    def _check_capable(self, demand: Demand) -> Member | None:
-        """A server that can run ``demand`` (``None``: only servers not read yet might)."""
-        missing: dict[str, list[str]] = {}
-        unknown = False
-        for member in self._scheduler.members:
-            lacks = member.lacks(demand.needs)
-            absent = sorted(demand.tags - member.settings.tags)
-            if lacks is None:
-                unknown = unknown or not absent
-                continue
-            lacks = lacks + [f"tag {tag}" for tag in absent]
-            if not lacks:
-                return member
-            missing[member.name] = lacks
-        if unknown:
-            return None  # held until a server that was down is read
-        raise NoCapableServerError(missing)
 
     async def run(
         self,
@@ -379,11 +324,11 @@ class ComfyPool:
 
         Raises what :meth:`Job.result` raises. Cancelling the caller cancels the job.
         """
-        job = await self.submit(workflow, timeout=timeout, **submit_options)  # type: ignore[arg-type]
-        result = await job.result()
-        if save_to is not None:
-            await result.save(save_to)
-        return result
+        from comfy_async._live.batch import run_one  # noqa: PLC0415 - built on first use
+
+        return await run_one(
+            self.submit, workflow, save_to=save_to, timeout=timeout, options=submit_options
+        )
 
     async def submit_many(
         self,
@@ -401,13 +346,38 @@ class ComfyPool:
         from comfy_async._live.batch import run_batch  # noqa: PLC0415 - built on first use
 
         if concurrency is None:
-            concurrency = 2 * sum(m.settings.max_queue for m in self._scheduler.members)
+            concurrency = 2 * sum(m.settings.max_queue for m in self._core.members)
 
         async def submit(workflow: WorkflowInput) -> Job:
             return await self.submit(workflow, timeout=timeout, **submit_options)  # type: ignore[arg-type]
 
         async for outcome in run_batch(workflows, submit, concurrency=concurrency):
             yield outcome
+
+    async def submit_or_attach(
+        self, workflow: WorkflowInput, *, prompt_id: str, **submit_options: Any
+    ) -> Job:
+        """Submit under ``prompt_id`` unless a server has it already: idempotent by the id.
+
+        The healthy servers are asked first; a prompt found on one (queued, running or done) is
+        attached there, and submitted only when found nowhere (see
+        :meth:`ComfyClient.submit_or_attach`, :func:`~comfy_async.batch_prompt_id`). Two tasks
+        of this process asking at once get one job. A server that is down when asked cannot
+        answer: a prompt it holds may then run again elsewhere (keep ``retries`` and the
+        servers' health in mind for strict once-only work).
+        """
+        checked_prompt_id(prompt_id)
+        await self.start()
+        async with self._items.hold(prompt_id):
+            entry = self._core.scheduler.entries.get(prompt_id)
+            if entry is not None:
+                return entry.job
+            member = await self._core.known(prompt_id)
+            if member is not None:
+                return await member.client.attach(prompt_id, timeout=submit_options.get("timeout"))
+            job = await self.submit(workflow, prompt_id=prompt_id, **submit_options)
+            self._core.mark_idempotent(prompt_id)
+            return job
 
     async def attach(self, prompt_id: str, *, timeout: float | None = None) -> Job:
         """Follow a prompt one of the servers knows (submitted earlier, from anywhere).
@@ -418,13 +388,7 @@ class ComfyPool:
             JobLost: no server of the pool knows the prompt.
 
         """
-        await self.start()
-        for member in self._scheduler.members:
-            if member.health is not Health.UP:
-                continue
-            if await member.client._live.backend.lookup(prompt_id) is not None:
-                return await member.client.attach(prompt_id, timeout=timeout)
-        raise JobLost(prompt_id, "no server of the pool knows it")
+        return await self._core.attach(prompt_id, timeout=timeout)
 
     def events(self) -> PoolEventStream:
         """Servers going down and coming back (:data:`~comfy_async.events.PoolEvent`).
@@ -432,12 +396,12 @@ class ComfyPool:
         A bounded stream per caller (the oldest events are dropped when it falls behind);
         ``close()`` it, or use it as an async context manager.
         """
-        return self._announcer.listen()
+        return self._core.events()
 
     def stats(self) -> dict[str, ServerStats]:
         """Each server's health, load, warm models and figures, by name."""
         stats = {}
-        for member in self._scheduler.members:
+        for member in self._core.members:
             stats[member.name] = ServerStats(
                 name=member.name,
                 health=member.health.value,
@@ -456,4 +420,4 @@ class ComfyPool:
     @property
     def held(self) -> int:
         """Jobs waiting in the pool for a server."""
-        return len(self._scheduler.held)
+        return len(self._core.scheduler.fair) + len(self._core.scheduler.held)

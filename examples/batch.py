@@ -1,6 +1,10 @@
-"""A batch: many seeds of one workflow, a bounded number in flight, results as they finish.
+"""A batch over a fleet: many seeds of one workflow, spread over servers, results as they finish.
 
-python examples/batch.py --count 20 --concurrency 4
+python examples/batch.py --count 20 --url http://gpu1:8188 --url http://gpu2:8188
+
+Without ``--url`` two embedded fake servers run it (one twice as fast as the other). The pool
+holds the jobs and sends each server what it has room for, so a fast server takes more; a
+server that fails is taken out and its jobs run on the others, once.
 """
 
 from __future__ import annotations
@@ -10,19 +14,18 @@ import sys
 import time
 from collections.abc import Iterator
 
-from _server import SD15_WORKFLOW, arguments, server_url
+from _server import SD15_WORKFLOW, arguments, server_urls
 
-from comfy_async import ComfyClient, Workflow
+from comfy_async import ComfyPool, Workflow
 
 
 async def main(argv: list[str] | None = None) -> int:
-    parser = arguments(__doc__ or "", workflow=SD15_WORKFLOW)
+    parser = arguments(__doc__ or "", workflow=SD15_WORKFLOW, fleet=True)
     parser.add_argument("--count", type=int, default=20)
-    parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--out", default="batch-output")
     args = parser.parse_args(argv)
-    async with server_url(args.url) as url, ComfyClient(url) as comfy:
-        base = Workflow.from_file(args.workflow, catalogue=await comfy.nodes())
+    async with server_urls(args.url) as urls, ComfyPool(urls) as pool:
+        base = Workflow.from_file(args.workflow, catalogue=await pool.servers[0].nodes())
 
         def variants() -> Iterator[Workflow]:  # read lazily, one at a time
             for _ in range(args.count):
@@ -32,7 +35,7 @@ async def main(argv: list[str] | None = None) -> int:
 
         started = time.perf_counter()
         failures = 0
-        async for outcome in comfy.submit_many(variants(), concurrency=args.concurrency):
+        async for outcome in pool.submit_many(variants()):
             if outcome.result is not None:
                 paths = await outcome.result.save(f"{args.out}/{outcome.index:04}")
                 print(f"#{outcome.index}: {', '.join(p.name for p in paths)}")
@@ -41,6 +44,8 @@ async def main(argv: list[str] | None = None) -> int:
                 print(f"#{outcome.index}: {outcome.error}", file=sys.stderr)
         elapsed = time.perf_counter() - started
         print(f"{args.count - failures}/{args.count} done in {elapsed:.1f} s")
+        for name, stats in pool.stats().items():
+            print(f"{name}: {stats.done} done, {stats.mean_duration:.2f} s per job")
     return 1 if failures else 0
 
 

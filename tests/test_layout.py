@@ -23,6 +23,7 @@ JOB_SURFACE = {
     "done",
     "node_errors",
     "number",
+    "position",
     "previews",
     "progress",
     "prompt_id",

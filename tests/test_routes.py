@@ -29,11 +29,27 @@ DOCUMENTED = {
     ("PATCH", "/internal/logs/subscribe"), ("GET", "/internal/folder_paths"),
     ("GET", "/internal/files/{directory}"),
 }  # fmt: skip
+# ComfyUI-Manager 4 (its server's routes), and the legacy 3.x version route probed for a hint.
+MANAGER = {
+    ("GET", "/v2/manager/version"), ("GET", "/manager/version"),
+    ("POST", "/v2/manager/queue/task"), ("POST", "/v2/manager/queue/install_model"),
+    ("POST", "/v2/manager/queue/start"), ("GET", "/v2/manager/queue/status"),
+    ("GET", "/v2/manager/queue/history"), ("GET", "/v2/customnode/installed"),
+    ("POST", "/v2/manager/reboot"),
+}  # fmt: skip
 
 
 def test_local_table_covers_every_documented_route() -> None:
     routes = {(route.method, route.template) for route in LOCAL.routes.values()}
-    assert routes == DOCUMENTED
+    assert routes == DOCUMENTED | MANAGER
+
+
+def test_manager_routes_are_prefixed_and_absent_on_cloud() -> None:
+    assert LOCAL.route("manager.queue_status").path == "/api/v2/manager/queue/status"
+    assert not LOCAL.route("manager.queue_task").idempotent  # a resend installs twice
+    assert not LOCAL.route("manager.reboot").idempotent
+    assert LOCAL.route("manager.queue_start").idempotent  # 201 when already running
+    assert not any(name.startswith("manager.") for name in CLOUD.routes)
 
 
 def test_prefix_is_added_except_for_internal_routes() -> None:

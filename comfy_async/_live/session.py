@@ -10,6 +10,9 @@ Connection`, the jobs in flight and the background tasks. It implements
   its check interval, the jobs are looked up over HTTP. One read of the queue covers every job
   still queued or running; only the others are looked up one by one. The interval adapts: it
   doubles while a job stays alive and silent, and resets when the job speaks;
+* a job found nowhere on consecutive checks ends lost, or **expired** when the oldest record the
+  server keeps was queued after it (its record was pruned: one bounded read, never the whole
+  history);
 * **self-healing of an orphaned socket** (protocol doc §3.1): when HTTP shows that a job ended
   although the open socket never said so, the socket is replaced;
 * clean shutdown: :meth:`aclose` optionally drains, then leaves no task, socket or registration.
@@ -22,10 +25,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import heapq
 import logging
 import re
 import time
+import types
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -51,17 +56,26 @@ logger = logging.getLogger("comfy_async.session")
 _LOOKUPS_AT_ONCE = 16
 
 
-def step_weights(prompt: Mapping[str, object]) -> dict[str, float]:
-    """Each node's weight in a job's progress: its ``steps`` input if it has one, else 1."""
-    weights: dict[str, float] = {}
+def step_weights(prompt: Mapping[str, object]) -> Mapping[str, float]:
+    """Each node's weight in a job's progress: its ``steps`` input if it has one, else 1.
+
+    Read-only and shared: jobs of the same shape (a batch of one workflow, new seeds) get the
+    same mapping, so a job in flight does not carry its own copy.
+    """
+    weights: list[tuple[str, float]] = []
     for node_id, node in prompt.items():
         inputs = node.get("inputs") if isinstance(node, dict) else None
         steps = inputs.get("steps") if isinstance(inputs, dict) else None
         if isinstance(steps, int) and not isinstance(steps, bool) and steps > 1:
-            weights[node_id] = float(steps)
+            weights.append((node_id, float(steps)))
         else:
-            weights[node_id] = 1.0
-    return weights
+            weights.append((node_id, 1.0))
+    return _shared_weights(tuple(weights))
+
+
+@functools.lru_cache(maxsize=256)
+def _shared_weights(weights: tuple[tuple[str, float], ...]) -> Mapping[str, float]:
+    return types.MappingProxyType(dict(weights))
 
 
 def _follow_pace(policy: ReconcilePolicy) -> tuple[float, float]:
@@ -119,6 +133,10 @@ class SessionBackend(JobBackend, Protocol):
 
     async def in_flight(self) -> dict[str, str] | None:
         """Every queued or running prompt id → ``pending``/``running``; ``None`` if unknowable."""
+        ...
+
+    async def oldest_kept(self) -> float | None:
+        """The queue number of the oldest finished prompt still on record; ``None`` if unknown."""
         ...
 
 
@@ -285,6 +303,19 @@ class LiveSession:
         self._track(job)
         await self._post(job, prompt, options, abandon=True)
 
+    def follow(self, job: Job) -> None:
+        """Check ``job`` over HTTP at a running job's pace.
+
+        Its events may go to another client (a duplicate submission of its id from elsewhere).
+        """
+        prompt_id = job.prompt_id
+        if self._jobs.get(prompt_id) is not job or prompt_id in self._followed:
+            return
+        follow = _follow_pace(self._options.reconcile)[0]
+        self._followed.add(prompt_id)
+        self._checks[prompt_id] = (follow, self._clock() + follow)
+        self._schedule_check(prompt_id, job)
+
     def ended(self, job: Job) -> None:
         """An adopted job ended: stop following it (its late events are dropped)."""
         if self._jobs.get(job.prompt_id) is job:
@@ -444,6 +475,7 @@ class LiveSession:
             found = await asyncio.gather(*(look_up(job) for job in others))
             answers: dict[str, JobSnapshot | ComfyError | None] = dict(known)
             answers.update(zip((job.prompt_id for job in others), found, strict=True))
+            oldest = await self._oldest_kept_if_needed(pending, answers)
             settled_silently = 0
             for job in pending:
                 answer = answers[job.prompt_id]
@@ -451,16 +483,51 @@ class LiveSession:
                     logger.info("could not look up %s: %s", job.prompt_id, answer)
                     continue
                 attached = job.prompt_id in self._attached
-                job._reconcile(answer, source=source, lost_after=policy.lost_after)
+                # Found nowhere, and the server's history has moved past it: its record was
+                # pruned (or it expired), which is not the same as a prompt that never ran.
+                expired = (
+                    oldest is not None
+                    and not attached
+                    and job.number is not None
+                    and oldest > job.number
+                )
+                job._reconcile(answer, source=source, lost_after=policy.lost_after, expired=expired)
                 self._back_off(job)
                 if job.done() and answer is not None and answer.terminal and not attached:
                     settled_silently += 1
             if settled_silently and was_open and source == "silent job":
                 self._suspect_orphaned_socket(settled_silently)
 
+    async def _oldest_kept_if_needed(
+        self, jobs: list[Job], answers: Mapping[str, JobSnapshot | ComfyError | None]
+    ) -> float | None:
+        """The server's oldest record, read once, only when a job is about to end as lost."""
+        lost_after = self._options.reconcile.lost_after
+        ending = [
+            job
+            for job in jobs
+            if answers[job.prompt_id] is None
+            and job.prompt_id not in self._attached
+            and job.number is not None
+            and job._missed_checks + 1 >= lost_after
+        ]
+        if not ending:
+            return None
+        try:
+            return await self._backend.oldest_kept()
+        except ComfyError as error:
+            logger.info("could not read the oldest history record: %s", error)
+            return None
+
     def _back_off(self, job: Job) -> None:
         policy = self._options.reconcile
         interval, _ = self._checks.get(job.prompt_id, (policy.silent_after, 0.0))
+        if job._missed_checks and job.prompt_id not in self._followed:
+            # Found nowhere: confirm soon instead of backing off, so it ends within an interval.
+            self._checks[job.prompt_id] = (policy.silent_after, self._clock() + policy.silent_after)
+            if job.prompt_id in self._jobs:
+                self._schedule_check(job.prompt_id, job)
+            return
         if job.prompt_id in self._followed:
             first, most = _follow_pace(policy)
             interval = min(max(interval * 1.5, first), most)
@@ -472,9 +539,15 @@ class LiveSession:
 
     def _suspect_orphaned_socket(self, count: int) -> None:
         # The socket is open but missed the end of jobs: the server may have dropped its sid
-        # (protocol doc §3.1). A new socket fixes that; at most once per silent interval.
+        # (protocol doc §3.1). A new socket fixes that; at most once per silent interval. An
+        # orphaned socket hears nothing at all: one still delivering frames is only behind the
+        # server (a heavy stream), and replacing it would throw away what it is delivering.
         now = self._clock()
-        if now - self._last_reopen < self._options.reconcile.silent_after:
+        silent_after = self._options.reconcile.silent_after
+        if now - self._last_reopen < silent_after:
+            return
+        if now - self.connection.last_frame_at < silent_after:
+            logger.info("%d job(s) ended ahead of their events; the socket is behind", count)
             return
         self._last_reopen = now
         logger.warning("%d job(s) ended without a word on the open socket: replacing it", count)

@@ -42,6 +42,11 @@ class PoolJobBackend:
         member = self.scheduler.by_name[entry.member]
         return member.client._live.backend
 
+    def position(self) -> int | None:
+        """The job's place in line (see :attr:`Job.position`)."""
+        entry = self.entry
+        return None if entry is None else self.scheduler.position(entry)
+
     @property
     def finish_marker(self) -> bool:
         """Whether the job's server sends the finish marker after writing history."""

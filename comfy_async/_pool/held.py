@@ -47,8 +47,16 @@ class Entry:
     """The server it was placed on (``None`` while held)."""
     cold: bool = False
     """Whether its models were not warm where it was placed (a load was expected)."""
-    runs: int = 0
-    """Times it started running on a server (more than one after a failover mid-run)."""
+    tenant: str | None = None
+    priority: int = 0
+    released: bool = False
+    """Whether admission let it go to the servers (it is then in the held groups or placed)."""
+    removed: bool = False
+    """Cancelled while waiting for admission."""
+    idempotent: bool = False
+    """Submitted by ``submit_or_attach``: after its POST, duplicates of its id are resolved."""
+    placed_seq: int = 0
+    """Order of placement on its server (its place in that server's queue)."""
 
 
 class HeldJobs:

@@ -11,18 +11,46 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from comfy_async._pool.breaker import Breaker, Health
 from comfy_async._pool.needs import missing_on
 
 if TYPE_CHECKING:
+    from comfy_async._live.session import LiveSession
     from comfy_async._pool.held import Entry
     from comfy_async._pool.needs import Needs
+    from comfy_async._transport.rest.prompts import Prompts
+    from comfy_async._transport.rest.queue import Queue
     from comfy_async.catalogue import Catalogue
-    from comfy_async.client import ComfyClient
+    from comfy_async.job import Job
 
-__all__ = ["Member", "MemberSettings"]
+__all__ = ["Member", "MemberSettings", "ServerClient"]
+
+
+class ServerClient(Protocol):
+    """What a pool needs of a server's client (a :class:`~comfy_async.client.ComfyClient`)."""
+
+    _live_session: LiveSession | None
+
+    @property
+    def _live(self) -> LiveSession: ...
+
+    @property
+    def base_url(self) -> str: ...
+
+    @property
+    def prompts(self) -> Prompts: ...
+
+    @property
+    def queue(self) -> Queue: ...
+
+    async def nodes(self, *, refresh: bool = False) -> Catalogue: ...
+
+    async def attach(self, prompt_id: str, *, timeout: float | None = None) -> Job: ...
+
+    async def aclose(self, *, drain: bool = False, timeout: float | None = None) -> None: ...
+
 
 # Weight of the newest observation in the moving averages.
 _SMOOTHING = 0.2
@@ -44,7 +72,7 @@ class Member:
 
     def __init__(
         self,
-        client: ComfyClient,
+        client: ServerClient,
         settings: MemberSettings,
         *,
         owned: bool,

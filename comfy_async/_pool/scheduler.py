@@ -33,7 +33,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from comfy_async._live.connection import ConnectionState
+from comfy_async._live.duplicates import keep_one_entry
 from comfy_async._live.tasks import TaskSet
+from comfy_async._pool.admission import FairQueue
 from comfy_async._pool.breaker import Health
 from comfy_async._pool.held import HeldJobs
 from comfy_async._pool.routing import GroupView, ServerView, pick
@@ -41,10 +43,11 @@ from comfy_async.errors import (
     BadRequestError,
     ClientClosedError,
     ComfyError,
+    ConfigurationError,
     JobCancelled,
     JobLost,
 )
-from comfy_async.events import JobMoved, ServerDown, ServerUp
+from comfy_async.events import JobAdmitted, JobMoved, ServerDown, ServerUp
 from comfy_async.job import JobResult, JobState
 
 if TYPE_CHECKING:
@@ -53,6 +56,7 @@ if TYPE_CHECKING:
     from comfy_async._pool.announcer import Announcer
     from comfy_async._pool.held import Demand, Entry
     from comfy_async._pool.member import Member
+    from comfy_async.config import AdmissionPolicy
     from comfy_async.job import Job
 
 __all__ = ["Scheduler", "SchedulerSettings"]
@@ -73,6 +77,17 @@ class SchedulerSettings:
     probe_timeout: float = 5.0
     down_after: float = 10.0
     retries: int = 1
+    failures_to_trip: int = 2
+
+    def __post_init__(self) -> None:
+        if self.retries < 0:
+            raise ConfigurationError(f"retries must not be negative, got {self.retries!r}")
+        if min(self.probe_every, self.probe_timeout, self.down_after) <= 0:
+            raise ConfigurationError("probe_every, probe_timeout and down_after must be positive")
+        if self.failures_to_trip < 1:
+            raise ConfigurationError(
+                f"failures_to_trip must be at least 1, not {self.failures_to_trip}"
+            )
 
 
 class Scheduler:
@@ -84,12 +99,17 @@ class Scheduler:
         *,
         settings: SchedulerSettings,
         announcer: Announcer,
+        admission: AdmissionPolicy,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.members = list(members)
         self.by_name = {member.name: member for member in self.members}
         self.settings = settings
+        self.fair = FairQueue(admission)
+        """Jobs waiting for their turn (admission, fair between tenants)."""
         self.held = HeldJobs()
+        """Jobs that had their turn, waiting for a server with room (routing)."""
+        self._placements = 0
         self.entries: dict[str, Entry] = {}
         self.tasks = TaskSet("comfy_async.pool")
         self._announcer = announcer
@@ -121,9 +141,11 @@ class Scheduler:
     async def aclose(self) -> None:
         """Stop placing and probing; jobs still held end with ``ClientClosedError``."""
         self._closing = True
-        for entry in list(self.held):
-            self.held.remove(entry)
-            entry.job._fail(ClientClosedError("the pool was closed before the job was placed"))
+        waiting = [entry for entry in self.entries.values() if entry.member is None]
+        for entry in waiting:
+            if not self.fair.remove(entry):
+                self.held.remove(entry)
+            entry.job._fail(ClientClosedError("closed before the job was sent to a server"))
         await self.tasks.aclose(grace=1.0)
 
     def wake(self) -> None:
@@ -133,23 +155,51 @@ class Scheduler:
     # ------------------------------------------------------------------ holding
 
     def hold(self, entry: Entry) -> None:
-        """Hold a new job until a server takes it."""
+        """Hold a new job (its tenant's limits checked) until its turn and a server come."""
+        self.fair.check(entry.tenant, self._clock())
         self.entries[entry.job.prompt_id] = entry
-        self.held.push(entry)
+        self.fair.push(entry, self._clock())
         self.wake()
 
     def cancel_held(self, entry: Entry) -> bool:
-        """Cancel a job still held client-side: no server ever hears of it."""
-        if not self.held.remove(entry):
+        """Cancel a job still waiting client-side: no server ever hears of it."""
+        if not self.fair.remove(entry) and not self.held.remove(entry):
             return False
         entry.job._settle(JobCancelled(entry.job.prompt_id))
         return True
 
     def position(self, entry: Entry) -> int | None:
-        """Its place in line among the held jobs (0: next), or ``None`` once placed."""
-        if entry.member is not None or entry.job.done():
+        """Its place in line (1: next to run), counting what waits before it; see Job.position.
+
+        Other clients' prompts on the servers count as ahead (the server's queue length is all
+        that is known of them).
+        """
+        job = entry.job
+        if job.done() or job.state in (JobState.RUNNING, JobState.FINISHING):
             return None
-        return sum(1 for other in self.held if other.seq < entry.seq)
+        waiting = (JobState.SUBMITTING, JobState.QUEUED)
+        member = self.by_name.get(entry.member) if entry.member is not None else None
+        if member is not None:  # queued on a server: what that server runs first
+            ahead = member.external + sum(
+                1
+                for other in member.entries.values()
+                if other.placed_seq < entry.placed_seq and other.job.state in waiting
+            )
+            return ahead + 1
+        queued = sum(
+            1
+            for member in self.members
+            for other in member.entries.values()
+            if other.job.state in waiting
+        )
+        others = sum(member.external for member in self.members)
+        if entry.released:
+            admitted = sum(1 for other in self.held if other.seq < entry.seq)
+            return queued + others + admitted + 1
+        in_line = self.fair.position(entry)
+        if in_line is None:
+            return None
+        return queued + others + len(self.held) + in_line + 1
 
     # ------------------------------------------------------------------ placement
 
@@ -160,7 +210,30 @@ class Scheduler:
                 async with asyncio.timeout(tick):
                     await self._wake.wait()
             self._wake.clear()
+            self._release()
             self._place()
+
+    def _release(self) -> None:
+        """Let waiting jobs have their turn, in the fair order.
+
+        As many as the servers have room for, and one more per server so routing has a choice.
+        """
+        up = [member for member in self.members if member.health is Health.UP]
+        window = sum(member.room for member in up) + max(1, len(up))
+        now = self._clock()
+        while self.fair and len(self.held) < window:
+            entry = self.fair.pop()
+            if entry is None:
+                break
+            entry.released = True
+            job = entry.job
+            job._admitted()
+            job._feed(
+                JobAdmitted(
+                    prompt_id=job.prompt_id, waited=now - entry.held_since, tenant=entry.tenant
+                )
+            )
+            self.held.push(entry)
 
     def _tick(self) -> float | None:
         if not self.held or not any(member.room for member in self.members):
@@ -218,6 +291,8 @@ class Scheduler:
     def _send(self, entry: Entry, member: Member, reason: str) -> None:
         job = entry.job
         entry.member = member.name
+        self._placements += 1
+        entry.placed_seq = self._placements
         member.entries[job.prompt_id] = entry
         member.placed(entry)
         logger.debug("job %s to %s: %s", job.prompt_id, member.name, reason)
@@ -236,11 +311,13 @@ class Scheduler:
             self._take_back(entry, member, f"submitting failed: {_describe(error)}", started=False)
             self._failed(member, f"a submission failed: {_describe(error)}")
             return
-        if job._cancel_requested and not job.done():
-            # cancelled while the POST was in flight: make sure it does not run
+        if entry.idempotent:
+            await keep_one_entry(member.client.queue, member.client._live, job)
+        if job._cancel_requested:
+            # cancelled (or timed out) while the POST was in flight: make sure it does not run
             with contextlib.suppress(ComfyError):
                 await member.client._live.backend.cancel(job.prompt_id, running=False)
-            job._settle(JobCancelled(job.prompt_id))
+            job._settle(JobCancelled(job.prompt_id))  # no-op if it has its outcome already
 
     # ------------------------------------------------------------------ endings
 
@@ -249,6 +326,7 @@ class Scheduler:
         entry = self.entries.pop(job.prompt_id, None)
         if entry is None:
             return
+        self.fair.ended(entry)
         member = self.by_name.get(entry.member) if entry.member is not None else None
         if member is not None:
             member.entries.pop(job.prompt_id, None)

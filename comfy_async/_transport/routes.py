@@ -143,12 +143,30 @@ _LOCAL_ROUTES: Final[dict[str, Route]] = {
     ),
     "internal.folder_paths": _get("/internal/folder_paths", prefixed=False),
     "internal.files": _get("/internal/files/{directory}", prefixed=False),
+    # ComfyUI-Manager 4 (a separate package, `--enable-manager`), under /api like every route of
+    # the server. Queueing a task is not idempotent (a resend installs twice); starting the
+    # worker is (201 when it already runs). The legacy 3.x version route is probed only to say
+    # why the v4 API is missing.
+    "manager.version": _get("/v2/manager/version"),
+    "manager.legacy_version": _get("/manager/version"),
+    "manager.queue_task": _post("/v2/manager/queue/task", idempotent=False),
+    "manager.queue_install_model": _post("/v2/manager/queue/install_model", idempotent=False),
+    "manager.queue_start": _post("/v2/manager/queue/start", idempotent=True),
+    "manager.queue_status": _get("/v2/manager/queue/status"),
+    "manager.queue_history": _get("/v2/manager/queue/history"),
+    "manager.installed": _get("/v2/customnode/installed"),
+    "manager.reboot": _post("/v2/manager/reboot", idempotent=False),
 }
 
 # Comfy Cloud (§8): history is listed through history_v2, there is no /models (the experiment
-# routes replace it), a deprecated raw job-status route exists, and /internal is not served.
+# routes replace it), a deprecated raw job-status route exists, and neither /internal nor
+# ComfyUI-Manager is served.
 _CLOUD_ROUTES: Final[dict[str, Route]] = {
-    **{name: route for name, route in _LOCAL_ROUTES.items() if not name.startswith("internal.")},
+    **{
+        name: route
+        for name, route in _LOCAL_ROUTES.items()
+        if not name.startswith(("internal.", "manager."))
+    },
     "history.list": _get("/history_v2"),
     "history.get": _get("/history_v2/{prompt_id}"),
     "models.folders": _get("/experiment/models"),

@@ -1,10 +1,10 @@
 """``comfy-async``: the command line of comfy_async (also ``python -m comfy_async``).
 
-Git-style subcommands (``run``, ``watch``, ``queue``, ``jobs``, ``history``, ``interrupt``,
-``free``, ``stats``, ``pool``, ``nodes``, ``models``, ``upload``, ``download``, ``validate``,
-``convert``, ``demo``), each a small module of this package that registers its parser and its
-handler. :func:`main` parses the arguments, runs the handler in an event loop with its
-sessions, maps any failure to an exit code and one line on stderr
+Git-style subcommands (``run``, ``watch``, ``pool``, ``queue``, ``jobs``, ``history``,
+``interrupt``, ``free``, ``stats``, ``nodes``, ``models``, ``upload``, ``download``,
+``validate``, ``convert``, ``manager``, ``demo``), each a small module of this package that
+registers its parser and its handler. :func:`main` parses the arguments, runs the handler in an
+event loop with its sessions, maps any failure to an exit code and one line on stderr
 (:mod:`comfy_async.cli.failures`), and returns the code; it can be called in-process with an
 ``argv`` list.
 

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, cast
+from urllib.parse import urlsplit
 
 from comfy_async._graph.json_values import dumps
 from comfy_async._live.batch import BatchOutcome, run_batch
@@ -50,7 +51,7 @@ if TYPE_CHECKING:
     from comfy_async.pool import ComfyPool
     from comfy_async.workflow import Workflow
 
-__all__ = ["CANCEL_GRACE", "RunPlan", "RunReport", "execute", "status_of"]
+__all__ = ["CANCEL_GRACE", "RunPlan", "RunReport", "execute", "server_folder", "status_of"]
 
 CANCEL_GRACE = 10.0
 """Seconds Ctrl-C waits for the server to confirm the cancellation of the run's jobs."""
@@ -267,6 +268,9 @@ class _Run:
         """
         folder = self.plan.output_dir
         assert folder is not None
+        if self.pool is not None and report.server:
+            # each server numbers its files on its own: one folder per server, no collisions
+            folder = folder / server_folder(report.server)
         outputs = [file for file in result.files if file.type == "output"]
         fresh, kept = await split_existing(outputs, folder, overwrite=self.plan.overwrite)
         report.kept.extend(kept)
@@ -307,6 +311,14 @@ class _Run:
         for job in pending:
             status = "cancelled" if job.done() else "cancel requested, not yet confirmed"
             self.view.finish(job.prompt_id, ok=False, message=status)
+
+
+def server_folder(server: str) -> str:
+    """A folder name for a server's outputs: its host and port (``gpu1_8188``)."""
+    url = urlsplit(server)
+    name = f"{url.hostname or 'server'}_{url.port}" if url.port else (url.hostname or "server")
+    path = url.path.strip("/").replace("/", "_")
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in f"{name}_{path}".strip("_"))
 
 
 def _success_message(report: RunReport) -> str:

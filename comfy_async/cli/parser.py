@@ -16,9 +16,10 @@ from comfy_async import __version__
 from comfy_async.cli import (
     demo,
     files,
-    fleet,
     info,
     jobs,
+    manager_commands,
+    pool_command,
     queue_commands,
     run,
     watch,
@@ -34,12 +35,13 @@ __all__ = ["COMMAND_MODULES", "add_output_options", "build_parser"]
 COMMAND_MODULES: Final[tuple[ModuleType, ...]] = (
     run,
     watch,
+    pool_command,
     queue_commands,
     jobs,
     info,
-    fleet,
     files,
     workflows,
+    manager_commands,
     demo,
 )
 """The modules that register subcommands, in the order ``--help`` lists them."""

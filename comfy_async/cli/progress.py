@@ -77,7 +77,12 @@ class JobLine:
         """The line of ``job`` now, naming nodes with ``labels`` (node id → name)."""
         progress = job.progress
         node = labels.get(progress.node, progress.node) if progress.node else None
-        running = job.state not in (JobState.HELD, JobState.SUBMITTING, JobState.QUEUED)
+        running = job.state not in (
+            JobState.HELD,
+            JobState.ADMITTED,
+            JobState.SUBMITTING,
+            JobState.QUEUED,
+        )
         return cls(
             progress.fraction, node, progress.node_value, progress.node_max, previews, running
         )

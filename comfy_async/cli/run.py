@@ -6,9 +6,10 @@ catalogue unless ``--no-validate`` (a refusal exits with 3 before anything is qu
 once or ``--count`` times (:mod:`comfy_async.cli.execution`). With several servers (``--url``
 repeated, or ``$COMFY_URLS``) the runs go through a :class:`~comfy_async.pool.ComfyPool`: the
 workflow passes validation if one server's catalogue accepts it (the pool routes each job to a
-server that has its nodes and models), ``--upload`` files go to every server that answers, and
-each server gets a progress line. Saved file paths go to stdout, one
-per line (or one JSON object per run with ``--json``); progress and messages go to stderr.
+server that has its nodes and models), ``--upload`` files go to every server that answers, each
+server's outputs go to a folder of their own, and each server gets a progress line. Saved file
+paths go to stdout, one per line (or one JSON object per run with ``--json``); progress and
+messages go to stderr.
 """
 
 from __future__ import annotations
@@ -55,7 +56,9 @@ examples:
   comfy-async --url http://gpu1:8188 --url http://gpu2:8188 run txt2img_api.json --count 40
 
 NODE is a node id, a title or a class type (when only one node has it). Saved files are printed
-on stdout, one per line; progress goes to stderr. Ctrl-C cancels the run's jobs on the server.
+on stdout, one per line; progress goes to stderr. With several servers each one's outputs go to
+a subfolder named after it (OUT_DIR/gpu1_8188/), since each server numbers its files alone.
+Ctrl-C cancels the run's jobs on the server.
 Exit codes: 0 done, 1 a job failed, 2 usage, 3 refused by validation, 4 server unreachable,
 130 interrupted.
 """
@@ -109,7 +112,7 @@ async def prepare_plan(ctx: Context, clients: Sequence[ComfyClient]) -> RunPlan 
         previews_dir=Path(args.previews) if args.previews else None,
         overwrite=args.overwrite,
         timeout=args.timeout,
-        concurrency=args.concurrency,
+        concurrency=args.concurrency or DEFAULT_CONCURRENCY * len(ctx.servers),
         preview_method="auto" if args.previews else None,
     )
     first, seeds = plan.instance(0)
@@ -141,9 +144,7 @@ async def fleet_clients(ctx: Context) -> tuple[ComfyPool, list[ComfyClient]]:
         if state.health == "up"
     ]
     if not answering:
-        raise FleetUnreachable(
-            f"no server of the pool answers ({len(stats)} tried: {', '.join(stats)})"
-        )
+        raise FleetUnreachable(f"none of the {len(stats)} servers answers ({', '.join(stats)})")
     return pool, answering
 
 
@@ -203,9 +204,8 @@ def register(subparsers: SubParsers, parents: list[argparse.ArgumentParser]) -> 
     parser.add_argument(
         "--concurrency",
         type=_positive,
-        default=DEFAULT_CONCURRENCY,
         metavar="K",
-        help=f"jobs of a batch queued at once (default: {DEFAULT_CONCURRENCY})",
+        help=f"jobs of a batch queued at once (default: {DEFAULT_CONCURRENCY} per server)",
     )
     parser.add_argument(
         "--validate",

@@ -203,7 +203,7 @@ def server_choices(
     seen: set[str] = set()
     for url in urls:
         if url.rstrip("/") in seen:
-            raise UsageError(f"{source} names {url} twice")
+            raise UsageError(f"a server is given twice: {url} ({source})")
         seen.add(url.rstrip("/"))
     if getattr(args, "cloud", False):
         name = getattr(args, "api_key_env", None) or ENV_CLOUD_KEY
@@ -241,7 +241,7 @@ def server_choice(args: argparse.Namespace, environ: Mapping[str, str]) -> Serve
         command = getattr(args, "command", None) or "this command"
         raise UsageError(
             f"{command} works on one server, but {source} names {len(choices)}; "
-            "give a single --url (only run and pool take several)"
+            "give one --url (several make a pool, for run and pool)"
         )
     return choices[0]
 

@@ -7,7 +7,8 @@ Not imported by ``comfy_async`` itself; import it in tests::
     async with FakeComfyServer(time_scale=0.01) as server:
         ...  # server.url, server.ws_url(client_id), server.faults
 
-* :class:`FakeComfyServer` — the server (local or Cloud flavour), an async context manager.
+* :class:`FakeComfyServer` — the server (local or Cloud flavour), an async context manager;
+  ``manager=True`` adds ComfyUI-Manager 4, which installs :data:`EXAMPLE_PACK_URL` by default.
 * :class:`Faults` — its fault knobs (``server.faults``) and frames to inject.
 * :func:`fake_fleet` — several servers at once, each with its own models, nodes and speed.
 * ``comfy_async.testing.models`` — the model inventory (``FakeComfyServer(models=…)``, a
@@ -32,10 +33,17 @@ from comfy_async.testing.faults import (
     unknown_text_frame,
 )
 from comfy_async.testing.fleet import fake_fleet
-from comfy_async.testing.server import FakeComfyServer, PromptRecord
+from comfy_async.testing.server import (
+    EXAMPLE_PACK_NODES,
+    EXAMPLE_PACK_URL,
+    FakeComfyServer,
+    PromptRecord,
+)
 from comfy_async.testing.validation import PromptValidator, TopLevelValidator, ValidationOutcome
 
 __all__ = [
+    "EXAMPLE_PACK_NODES",
+    "EXAMPLE_PACK_URL",
     "BehaviourRegistry",
     "FakeComfyServer",
     "Faults",

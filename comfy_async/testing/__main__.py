@@ -26,7 +26,7 @@ from comfy_async.testing.models import (
     models_named_by,
     parse_models,
 )
-from comfy_async.testing.server import FakeComfyServer
+from comfy_async.testing.server import EXAMPLE_PACK_URL, FakeComfyServer
 
 __all__ = ["main", "parse_args"]
 
@@ -62,6 +62,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="add the node classes of this object_info dump (a custom node pack's; repeatable)",
     )
     parser.add_argument("--time-scale", type=float, default=1.0, help="multiplies durations")
+    parser.add_argument(
+        "--manager",
+        action="store_true",
+        help="serve ComfyUI-Manager 4 (it can install the example node pack)",
+    )
     parser.add_argument(
         "--node-duration",
         type=_duration,
@@ -114,6 +119,7 @@ async def _serve(args: argparse.Namespace) -> None:
         models=_inventory(args),
         time_scale=args.time_scale,
         node_durations=dict(args.node_duration),
+        manager=args.manager,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -125,6 +131,8 @@ async def _serve(args: argparse.Namespace) -> None:
         if server.cloud:
             line += f" (cloud, api key {server.api_key})"
         print(line, flush=True)  # noqa: T201 - the command's output
+        if args.manager:
+            print(f"ComfyUI-Manager 4 can install {EXAMPLE_PACK_URL}", flush=True)  # noqa: T201
         await stop.wait()
 
 

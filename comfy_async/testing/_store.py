@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
 
 __all__ = ["History", "PromptQueue", "QueueItem"]
 
@@ -112,15 +112,21 @@ class PromptQueue:
         """Pending plus running: ``exec_info.queue_remaining``."""
         return len(self._heap) + len(self.running)
 
-    def delete(self, prompt_ids: set[str]) -> list[QueueItem]:
-        """Remove pending items with these ids (running ones are untouched); announce each."""
+    def delete(self, prompt_ids: Iterable[str]) -> list[QueueItem]:
+        """Remove, for each id, the first pending item with it; announce each.
+
+        As ComfyUI does: one item per id per request, in the order of its heap list; running
+        ones are untouched.
+        """
         removed = []
-        for entry in list(self._heap):
-            if entry[1] in prompt_ids:
-                self._heap.remove(entry)
-                heapq.heapify(self._heap)
-                removed.append(entry[3])
-                self.on_change()
+        for prompt_id in prompt_ids:
+            for entry in self._heap:
+                if entry[1] == prompt_id:
+                    self._heap.remove(entry)
+                    heapq.heapify(self._heap)
+                    removed.append(entry[3])
+                    self.on_change()
+                    break
         return removed
 
     def clear(self) -> list[QueueItem]:

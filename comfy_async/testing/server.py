@@ -12,6 +12,7 @@ reuses the port and, like a real in-memory server, loses the queue, history and 
 serves every route of protocol doc §2 with and without the ``/api`` prefix exactly as a real
 server mounts them (``/api/jobs`` also as ``/api/api/jobs``; ``/internal`` unprefixed only), the
 WebSocket at ``/ws`` and ``/api/ws``, and simulates execution (``comfy_async.testing.behaviours``).
+``manager=True`` adds ComfyUI-Manager 4 (``comfy_async.testing._comfyui_manager``).
 ``flavour="cloud"`` serves the Comfy Cloud variant (``/api`` only, API key, signed ``/view``
 redirects to a second origin, several jobs at once). Fault knobs live on :attr:`faults`.
 
@@ -42,6 +43,12 @@ from aiohttp import web
 from comfy_async._graph.validation import CatalogueValidator
 from comfy_async.errors import ConfigurationError
 from comfy_async.testing._cloud import SignedOrigin, auth_middleware, view_redirect
+from comfy_async.testing._comfyui_manager import (
+    EXAMPLE_PACK_NODES,
+    EXAMPLE_PACK_URL,
+    TEMPLATE_NODE,
+    FakeManager,
+)
 from comfy_async.testing._context import ServerContext
 from comfy_async.testing._executor import Executor
 from comfy_async.testing._files import FileStore
@@ -62,13 +69,20 @@ from comfy_async.testing.models import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
     from types import TracebackType
 
     from comfy_async.testing.behaviours import BehaviourSource
     from comfy_async.testing.validation import PromptValidator
 
-__all__ = ["DEFAULT_MAX_UPLOAD_SIZE", "FakeComfyServer", "PromptRecord", "RouteSpec"]
+__all__ = [
+    "DEFAULT_MAX_UPLOAD_SIZE",
+    "EXAMPLE_PACK_NODES",
+    "EXAMPLE_PACK_URL",
+    "FakeComfyServer",
+    "PromptRecord",
+    "RouteSpec",
+]
 
 DEFAULT_MAX_UPLOAD_SIZE = 100 * 1024 * 1024
 _DEFAULT_OBJECT_INFO: tuple[bytes, dict[str, dict[str, object]]] | None = None
@@ -201,6 +215,13 @@ class FakeComfyServer:
             when ``None``).
         redirect_host: the loopback address of the Cloud signed-URL origin.
         seed: seeds the random parts (temp file prefix) for reproducible names.
+        manager: serve ComfyUI-Manager 4 (``/v2/manager/*``): an install queue whose installed
+            node packs join ``/object_info`` and whose models join the inventory when their task
+            finishes; a reboot restarts the server (installed packs stay).
+        manager_packs: the packs the Manager can install: git URL or registry id → node class
+            names (default: :data:`EXAMPLE_PACK_URL` with ``ExamplePackInvert``); any other
+            source fails as the real Manager fails on a pack its channel does not list.
+        manager_task_duration: seconds one Manager task takes (times ``time_scale``).
 
     """
 
@@ -232,11 +253,20 @@ class FakeComfyServer:
         base_dir: str | Path | None = None,
         redirect_host: str = "127.0.0.2",
         seed: int | None = None,
+        manager: bool = False,
+        manager_packs: Mapping[str, Iterable[str]] | None = None,
+        manager_task_duration: float = 1.0,
     ) -> None:
         _check_loopback(host)
         _check_loopback(redirect_host)
         if flavour not in {"local", "cloud"}:
             raise ValueError(f"flavour must be 'local' or 'cloud', not {flavour!r}")
+        if manager and flavour == "cloud":
+            raise ConfigurationError("Comfy Cloud has no ComfyUI-Manager")
+        if manager_task_duration < 0:
+            raise ConfigurationError(
+                f"manager_task_duration must not be negative, got {manager_task_duration!r}"
+            )
         self.flavour = flavour
         self.host = host
         self._port = port
@@ -282,6 +312,11 @@ class FakeComfyServer:
         self.request_counts: Counter[str] = Counter()
         #: Every ``POST /prompt`` received, in order (accepted or not).
         self.prompt_posts: list[PromptRecord] = []
+        #: Every prompt id a targeted cancel named, in order: the jobs cancel routes (one or a
+        #: batch), a queue ``delete`` and an interrupt naming a ``prompt_id``.
+        self.cancel_requests: list[str] = []
+        #: The query of every ``GET /history`` listing (``{}`` for the whole, unbounded history).
+        self.history_listings: list[dict[str, str]] = []
         #: Every prompt that ended here, in order, across restarts: ``(prompt_id, outcome)``
         #: with outcome ``"success"``, ``"error"`` or ``"interrupted"`` (a pool test checks
         #: that no prompt ran to success twice, on one server or on several).
@@ -290,6 +325,22 @@ class FakeComfyServer:
         self._ctx: ServerContext | None = None
         self._runner: web.AppRunner | None = None
         self._origin: SignedOrigin | None = None
+        self._reboot: asyncio.Task[None] | None = None
+        self._manager: FakeManager | None = None
+        if manager:
+            packs = manager_packs
+            if packs is None:
+                packs = {EXAMPLE_PACK_URL: EXAMPLE_PACK_NODES}
+            template = self._object_info.get(TEMPLATE_NODE)
+            self._manager = FakeManager(
+                packs,
+                task_duration=manager_task_duration,
+                on_change=self._extend_catalogue,
+                on_reboot=self._schedule_reboot,
+                models=self.models,
+                model_folders=self._info["model_folders"],
+                template=template if isinstance(template, dict) else None,
+            )
 
     # ------------------------------------------------------------------ public surface
 
@@ -308,6 +359,21 @@ class FakeComfyServer:
         """The node catalogue this server serves, its loaders listing the model inventory."""
         catalogue: Mapping[str, Any] = self._object_info
         return catalogue
+
+    @property
+    def manager_installed(self) -> dict[str, dict[str, Any]]:
+        """ComfyUI-Manager: the installed node packs, as ``/v2/customnode/installed`` lists them."""
+        return dict(self._manager.installed) if self._manager is not None else {}
+
+    @property
+    def manager_tasks(self) -> list[dict[str, Any]]:
+        """ComfyUI-Manager: every task body received, in order."""
+        return list(self._manager.received) if self._manager is not None else []
+
+    @property
+    def manager_reboots(self) -> int:
+        """ComfyUI-Manager: how many reboots were asked for."""
+        return self._manager.reboots if self._manager is not None else 0
 
     @property
     def validator(self) -> PromptValidator:
@@ -414,7 +480,11 @@ class FakeComfyServer:
         app = web.Application(
             client_max_size=self.max_upload_size, middlewares=self._middlewares(ctx)
         )
-        for route in [*prompt_routes(ctx, PromptRecord), *misc_routes(ctx)]:
+        routes = [*prompt_routes(ctx, PromptRecord), *misc_routes(ctx)]
+        if self._manager is not None:
+            self._manager.new_run()
+            routes += self._manager.routes(ctx, self.time_scale)
+        for route in routes:
             spec = route
             if self.cloud and spec.template == "/view" and self._origin is not None:
                 spec = RouteSpec("GET", "/view", view_redirect(self._files, self._origin))
@@ -459,6 +529,9 @@ class FakeComfyServer:
 
     async def close(self) -> None:
         """Stop serving (sockets get a close frame) and remove the temporary folder."""
+        reboot, self._reboot = self._reboot, None
+        if reboot is not None:
+            await reboot
         await self._stop(abort=False)
         if self._origin is not None:
             await self._origin.close()
@@ -475,6 +548,8 @@ class FakeComfyServer:
     async def _stop(self, *, abort: bool) -> None:
         ctx, runner = self._ctx, self._runner
         self._ctx, self._runner = None, None
+        if self._manager is not None:
+            await self._manager.close()
         if ctx is not None:
             await ctx.executor.close()
             await ctx.hub.close(abort=abort)
@@ -526,6 +601,8 @@ class FakeComfyServer:
             validator=self._validator,
             behaviours=self.behaviours,
             prompt_posts=self.prompt_posts,
+            cancel_requests=self.cancel_requests,
+            history_listings=self.history_listings,
             request_counts=self.request_counts,
             models=self.models,
         )
@@ -539,12 +616,32 @@ class FakeComfyServer:
         queue.on_change = announce
         return ctx
 
+    def _extend_catalogue(self, nodes: dict[str, Any], models: dict[str, tuple[str, ...]]) -> None:
+        """Add installed nodes and models to ``/object_info`` and the model inventory."""
+        self.models = models
+        listed = with_inventory({**self._object_info, **nodes}, models)
+        # json, not orjson: custom nodes publish integer bounds beyond 64 bits (§4.6)
+        self._object_info, self._object_info_bytes = listed, json.dumps(listed).encode()
+        if self._ctx is not None:
+            self._ctx.object_info = listed
+            self._ctx.object_info_bytes = self._object_info_bytes
+            self._ctx.models = models
+
+    def _schedule_reboot(self) -> None:
+        """Restart as the Manager's reboot does (after the answer is on its way)."""
+        if self._reboot is None or self._reboot.done():
+            self._reboot = asyncio.get_running_loop().create_task(self.restart())
+
     def _features(self) -> dict[str, object]:
+        # ComfyUI always advertises supports_v4; the Manager 4.2.1+ adds supports_csrf_post.
+        manager: dict[str, object] = {"supports_v4": True}
+        if self._manager is not None:
+            manager["supports_csrf_post"] = True
         return {
             "supports_preview_metadata": True,
             "supports_model_type_tags": True,
             "max_upload_size": self.max_upload_size,
-            "extension": {"manager": {"supports_v4": True}},
+            "extension": {"manager": manager},
             "node_replacements": True,
             "assets": False,
         }

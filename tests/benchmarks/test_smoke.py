@@ -26,6 +26,7 @@ SCRIPTS = {
     "p5_import": ["--runs", "1"],
     "p6_scale": ["--jobs", "40", "--window", "1"],
     "p7_versus": ["--no-install"],
+    "p10_admission": ["--runs", "1"],
 }
 
 

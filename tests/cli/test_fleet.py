@@ -156,7 +156,7 @@ async def test_no_server_answering_is_one_line_and_exit_4(
     result = await offline("--url", down[0], "--url", down[1], "pool")
     assert result.code == ExitCode.UNREACHABLE
     assert result.err.splitlines() == [
-        f"error: no server of the pool answers (2 tried: {down[0]}, {down[1]})"
+        f"error: none of the 2 servers answers ({down[0]}, {down[1]})"
     ]
     assert result.out == ""
 
@@ -168,7 +168,7 @@ def test_one_server_commands_refuse_several_urls(offline: CliRunner, command: li
     assert result.err.splitlines() == [
         (
             f"error: {command[0]} works on one server, but --url names 2; "
-            "give a single --url (only run and pool take several)"
+            "give one --url (several make a pool, for run and pool)"
         )
     ]
 
@@ -187,7 +187,7 @@ def test_urls_before_and_after_the_command_add_up_and_a_repeat_is_refused(
 ) -> None:
     twice = offline.sync("--url", "http://127.0.0.1:1", "pool", "--url", "http://127.0.0.1:1/")
     assert twice.code == ExitCode.USAGE
-    assert "error: --url names http://127.0.0.1:1/ twice" in twice.err
+    assert "error: a server is given twice: http://127.0.0.1:1/ (--url)" in twice.err
     both = offline.sync("--url", "http://127.0.0.1:1", "queue", "--url", "http://127.0.0.1:2")
     assert "but --url names 2" in both.err
 

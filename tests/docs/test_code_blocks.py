@@ -4,8 +4,8 @@ runnable one runs as is against the embedded fake server.
 A block is marked by an HTML comment on the line before its fence (invisible on the site):
 ``<!-- runnable -->`` or ``<!-- illustrative -->``. Runnable blocks are whole programs that
 speak to ``http://127.0.0.1:8188`` (the fake server's default address); the test points them at
-a fake server on a free loopback port and runs each in a fresh interpreter, with warnings as
-errors, from a folder holding the repository's example workflows.
+a fake server (with ComfyUI-Manager) on a free loopback port and runs each in a fresh
+interpreter, with warnings as errors, from a folder holding the repository's example workflows.
 """
 
 from __future__ import annotations
@@ -121,7 +121,8 @@ def test_runnable_blocks_are_python_programs_for_the_default_address() -> None:
 @pytest.mark.parametrize("block", runnable_blocks(), ids=lambda block: block.where)
 async def test_runnable_block_runs_against_the_fake_server(block: Block, tmp_path: Path) -> None:
     shutil.copytree(ROOT / "examples" / "workflows", tmp_path / "examples" / "workflows")
-    async with FakeComfyServer() as fake:
+    # With ComfyUI-Manager: the guide to installing nodes runs against it.
+    async with FakeComfyServer(manager=True) as fake:
         program = block.code.replace(DEFAULT_URL, fake.url)
         process = await asyncio.create_subprocess_exec(
             sys.executable,

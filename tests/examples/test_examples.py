@@ -44,11 +44,17 @@ async def test_quickstart(capsys: pytest.CaptureFixture[str], in_tmp: Path) -> N
 
 
 async def test_batch(capsys: pytest.CaptureFixture[str], in_tmp: Path) -> None:
-    assert await load("batch").main(["--count", "6", "--concurrency", "3"]) == 0
-    assert "6/6 done" in capsys.readouterr().out
+    assert await load("batch").main(["--count", "8"]) == 0
+    out = capsys.readouterr().out
+    assert "8/8 done" in out
     saved = list((in_tmp / "batch-output").glob("*/ComfyUI_*.png"))
-    assert len(saved) == 6
-    assert len({path.read_bytes() for path in saved}) == 6  # many seeds, many images
+    assert len(saved) == 8
+    assert len({path.read_bytes() for path in saved}) == 8  # many seeds, many images
+    per_server = [
+        int(line.split(": ")[1].split()[0]) for line in out.splitlines() if " done, " in line
+    ]
+    assert len(per_server) == 2  # two servers …
+    assert sum(per_server) == 8  # … shared the batch
 
 
 async def test_chat_bot(capsys: pytest.CaptureFixture[str]) -> None:
@@ -56,6 +62,8 @@ async def test_chat_bot(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert "3/3 users served" in out
     assert out.count("done: example_") == 3
+    assert out.count("one picture at a time, please") == 3  # a second ask is refused at once
+    assert "you are 2nd in line" in out  # users take turns, and know where they stand
 
 
 async def test_web_backend(capsys: pytest.CaptureFixture[str]) -> None:

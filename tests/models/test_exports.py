@@ -9,6 +9,7 @@ import pytest
 from comfy_async import models
 
 MODULES = [
+    "comfyui_manager",
     "files",
     "history",
     "jobs",

@@ -22,8 +22,11 @@ from comfy_async.models import (
     decode_cloud_history_list,
     decode_cloud_job_status,
     decode_history,
+    decode_installed_packs,
     decode_job,
     decode_job_list,
+    decode_manager_queue_status,
+    decode_manager_task,
     decode_model_files,
     decode_model_folders,
     decode_node_info,
@@ -86,6 +89,9 @@ KEYS = st.sampled_from(
         "priority",
         "workflow",
         "nodeId",
+        "ui_id",
+        "ver",
+        "total_count",
     ]
 )
 SCALARS = (
@@ -150,7 +156,22 @@ CASES: dict[str, tuple[Callable[[bytes], object], Any]] = {
         decode_userdata_entries,
         [{"name": "a", "path": "a", "type": "file", "size": 1}],
     ),
-}
+    "manager_queue_status": (
+        decode_manager_queue_status,
+        {"total_count": 2, "done_count": 1, "in_progress_count": 1, "pending_count": 1,
+         "is_processing": True, "client_id": "c"},
+    ),
+    "manager_task": (
+        decode_manager_task,
+        {"history": {"ui_id": "t", "client_id": "c", "kind": "install", "result": "failed",
+                     "timestamp": "2026-01-01T00:00:00Z",
+                     "status": {"status_str": "error", "completed": True, "messages": ["x"]}}},
+    ),
+    "installed_packs": (
+        decode_installed_packs,
+        {"pack": {"ver": "1.0.0", "cnr_id": "pack", "aux_id": None, "enabled": True}},
+    ),
+}  # fmt: skip
 
 
 def test_every_decode_function_is_covered() -> None:

@@ -79,6 +79,31 @@ async def test_module_runs_serves_and_stops_on_sigterm() -> None:
             await process.wait()
 
 
+async def test_module_serves_the_manager_when_asked() -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "comfy_async.testing", "--port", "0", "--manager",
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
+        url = line.strip().rsplit(" ", 1)[-1]
+        notice = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
+        assert notice.startswith("ComfyUI-Manager 4 can install https://")
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"{url}/api/v2/manager/version") as answer,
+        ):
+            assert answer.status == 200
+            assert (await answer.text()).startswith("V4")
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 10) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
 def test_refuses_non_loopback_hosts() -> None:
     from comfy_async.testing import FakeComfyServer
 

@@ -5,11 +5,13 @@ sends them through :class:`~comfy_async._transport.http.HttpClient` and decodes 
 models' cached decoders. Flavour differences live in the route table and in the decoders chosen
 by route, never in ``if cloud:`` branches (design §5). ``ComfyClient`` exposes one instance of
 each as ``comfy.prompts``, ``comfy.queue``, ``comfy.history``, ``comfy.jobs``, ``comfy.files``,
-``comfy.system``, ``comfy.models``, ``comfy.userdata``, ``comfy.settings`` and ``comfy.users``.
+``comfy.system``, ``comfy.models``, ``comfy.userdata``, ``comfy.settings``, ``comfy.users`` and
+``comfy.manager``.
 """
 
 from __future__ import annotations
 
+from comfy_async._transport.rest.comfyui_manager import ComfyUIManager
 from comfy_async._transport.rest.files import Files
 from comfy_async._transport.rest.history import History
 from comfy_async._transport.rest.jobs import Jobs
@@ -20,6 +22,7 @@ from comfy_async._transport.rest.system import System
 from comfy_async._transport.rest.userdata import Settings, UserData, Users
 
 __all__ = [
+    "ComfyUIManager",
     "Files",
     "History",
     "Jobs",

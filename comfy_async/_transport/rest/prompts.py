@@ -16,6 +16,7 @@ is required, because it is what makes a failed submit safe to repair (design inv
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import uuid
@@ -47,7 +48,7 @@ if TYPE_CHECKING:
     from comfy_async._transport.rest.jobs import Jobs
     from comfy_async._transport.rest.queue import Queue
 
-__all__ = ["Prompts", "new_prompt_id"]
+__all__ = ["Prompts", "batch_prompt_id", "new_prompt_id"]
 
 logger = logging.getLogger("comfy_async.rest")
 
@@ -62,6 +63,23 @@ _LOOKUP_PASSES = 2
 def new_prompt_id() -> str:
     """A fresh prompt id: a canonical lowercase uuid4, the form every server accepts (§4.1, §9)."""
     return str(uuid.uuid4())
+
+
+def batch_prompt_id(batch_id: str, key: str) -> str:
+    """The prompt id of item ``key`` of batch ``batch_id``: the same every time it is asked.
+
+    A canonical lowercase uuid4-form string (version and variant bits set) made from a SHA-256
+    of both names, so a retried item (a worker restarted, a command re-run) has the id it had,
+    and ``submit_or_attach`` finds it on the server instead of running it again.
+
+    Raises:
+        ConfigurationError: an empty batch id or key.
+
+    """
+    if not batch_id or not key:
+        raise ConfigurationError("a batch item needs a batch id and a key")
+    digest = hashlib.sha256(f"comfy_async/batch\0{batch_id}\0{key}".encode()).digest()
+    return str(uuid.UUID(bytes=digest[:16], version=4))
 
 
 def _check_prompt_id(prompt_id: str) -> None:
