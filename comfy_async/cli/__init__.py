@@ -1,10 +1,10 @@
 """``comfy-async``: the command line of comfy_async (also ``python -m comfy_async``).
 
-Git-style subcommands (``run``, ``batch``, ``watch``, ``queue``, ``jobs``, ``history``,
-``interrupt``, ``free``, ``stats``, ``nodes``, ``models``, ``upload``, ``download``, ``validate``,
-``convert``, ``manager``, ``demo``), each a small module of this package that registers its
-parser and its handler. :func:`main` parses the arguments, runs the handler in an event loop with
-one session, maps any failure to an exit code and one line on stderr
+Git-style subcommands (``run``, ``batch``, ``watch``, ``pool``, ``queue``, ``jobs``, ``history``,
+``interrupt``, ``free``, ``stats``, ``nodes``, ``models``, ``upload``, ``download``,
+``validate``, ``convert``, ``manager``, ``demo``), each a small module of this package that
+registers its parser and its handler. :func:`main` parses the arguments, runs the handler in an
+event loop with its sessions, maps any failure to an exit code and one line on stderr
 (:mod:`comfy_async.cli.failures`), and returns the code; it can be called in-process with an
 ``argv`` list.
 
@@ -22,7 +22,7 @@ import signal
 import sys
 from typing import TYPE_CHECKING
 
-from comfy_async.cli.failures import ExitCode, UsageError, report
+from comfy_async.cli.failures import ExitCode, FleetUnreachable, UsageError, report
 from comfy_async.cli.output import Output
 from comfy_async.cli.session import Context
 from comfy_async.errors import ComfyError
@@ -82,7 +82,7 @@ async def _invoke(args: argparse.Namespace, out: Output, environ: Mapping[str, s
     except BrokenPipeError:  # `comfy-async nodes | head`: the reader has all it wanted
         _silence_stdout()
         return ExitCode.BROKEN_PIPE
-    except (ComfyError, UsageError, OSError) as error:
+    except (ComfyError, UsageError, FleetUnreachable, OSError) as error:
         return report(error, out.stderr, verbose=out.verbose > 0, secrets=out.secrets)
     except Exception as error:  # noqa: BLE001 - a bug: one line (the traceback with -v)
         out.stderr.write("error: internal error of comfy-async, please report it\n")

@@ -242,10 +242,11 @@ def _run_on_ray(
 async def batch_command(ctx: Context) -> ExitCode:
     """``comfy-async batch``: run a workflow over the items of a JSON Lines file, resumably."""
     args, out = ctx.args, ctx.out
-    choice = ctx.server
+    choices = ctx.servers
+    choice = choices[0]
     if choice.bearer_token or choice.basic_auth or choice.headers:
         raise UsageError("batch takes --url servers (and --cloud); proxy auth options are not used")
-    servers = list(choice.urls) or [choice.url or "http://127.0.0.1:8188"]
+    servers = [item.url or "http://127.0.0.1:8188" for item in choices]
     pool_options: dict[str, Any] = {"retries": 0}  # a prompt runs at most once
     if choice.cloud:
         pool_options["api_key"] = choice.api_key

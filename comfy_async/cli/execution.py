@@ -1,7 +1,9 @@
 """Running prepared workflows with live progress: one job or a batch, previews and outputs saved.
 
 :func:`execute` submits the workflows of a :class:`RunPlan` through the library's batch runner
-(at most ``concurrency`` in flight, outcomes as jobs end), follows each job's events into the
+(at most ``concurrency`` in flight, outcomes as jobs end) to one server's client or to a
+:class:`~comfy_async.pool.ComfyPool` (then each server's state is shown too, and each report
+names the server that ran the job), follows each job's events into the
 progress view, writes every preview frame to the previews folder if one is given, saves each
 successful job's outputs under safe names and reports each job as it ends (a JSON line with
 ``--json``). The exit code is the one of the first failed run, in submission order.
@@ -23,7 +25,7 @@ from comfy_async._graph.json_values import dumps
 from comfy_async._live.batch import BatchOutcome, run_batch
 from comfy_async.cli.failures import ExitCode, describe, exit_code_for
 from comfy_async.cli.previews import write_preview
-from comfy_async.cli.progress import JobLine
+from comfy_async.cli.progress import JobLine, ServerLine, server_label
 from comfy_async.cli.saving import kept_message, split_existing
 from comfy_async.cli.views import open_view
 from comfy_async.errors import (
@@ -36,24 +38,25 @@ from comfy_async.errors import (
     PromptValidationError,
 )
 from comfy_async.events import PreviewImage
-from comfy_async.pool import ComfyPool
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Iterator, Mapping
     from pathlib import Path
 
-    from comfy_async._transport.rest.files import Files
     from comfy_async.cli.edits import SeedChoice
     from comfy_async.cli.output import Output
     from comfy_async.cli.progress import ProgressView
     from comfy_async.client import ComfyClient
     from comfy_async.job import Job, JobResult
+    from comfy_async.pool import ComfyPool
     from comfy_async.workflow import Workflow
 
 __all__ = ["CANCEL_GRACE", "RunPlan", "RunReport", "execute", "server_folder", "status_of"]
 
 CANCEL_GRACE = 10.0
 """Seconds Ctrl-C waits for the server to confirm the cancellation of the run's jobs."""
+SERVER_REFRESH = 0.5
+"""Seconds between two refreshes of the servers' lines of a run over a fleet."""
 
 
 @dataclass(frozen=True)
@@ -106,7 +109,9 @@ class RunReport:
     duration: float | None = None
     error: ComfyError | None = None
     server: str | None = None
-    """The server that ran it (with several servers: the pool's choice)."""
+    """The server that ran the job (the last one, after a failover)."""
+    servers: list[str] = field(default_factory=list)
+    """Every server the job was sent to, in order."""
 
     def to_json(self) -> dict[str, object]:
         """The report as one JSON object (the error as its type, message and node)."""
@@ -122,6 +127,7 @@ class RunReport:
             "previews_dropped": self.previews_dropped,
             "duration": self.duration,
             "server": self.server,
+            "servers": self.servers,
             "error": None,
         }
         if self.error is not None:
@@ -163,11 +169,13 @@ def status_of(error: ComfyError) -> str:
 class _Run:
     """The state of one :func:`execute` call: its jobs, their followers and their previews."""
 
-    def __init__(self, client: ComfyClient | ComfyPool, plan: RunPlan, view: ProgressView) -> None:
-        self.client = client
-        clients = client.servers if isinstance(client, ComfyPool) else (client,)
-        self.fleet = len(clients) > 1
-        self.by_server = {member.base_url.rstrip("/"): member for member in clients}
+    def __init__(self, target: ComfyClient | ComfyPool, plan: RunPlan, view: ProgressView) -> None:
+        from comfy_async.pool import ComfyPool  # noqa: PLC0415 - the client is loaded already
+
+        self.target = target
+        self.pool = target if isinstance(target, ComfyPool) else None
+        clients = target.servers if isinstance(target, ComfyPool) else (target,)
+        self.clients = {client.base_url.rstrip("/"): client for client in clients}
         self.plan = plan
         self.view = view
         self.jobs: dict[int, Job] = {}
@@ -181,7 +189,7 @@ class _Run:
 
     async def submit(self, item: tuple[int, Workflow]) -> Job:
         index, workflow = item
-        job = await self.client.submit(
+        job = await self.target.submit(
             workflow, timeout=self.plan.timeout, preview_method=self.plan.preview_method
         )
         self.jobs[index] = job
@@ -212,15 +220,16 @@ class _Run:
             await follower
         job = self.jobs.pop(index, None)  # a batch of thousands keeps no finished job
         report = RunReport(index, outcome.prompt_id, "success", seeds=self.seeds.pop(index, {}))
-        report.server = job.server if job is not None else None
         report.previews = self.previews.pop(index, [])
         report.previews_dropped = job.stats.dropped_previews if job is not None else 0
+        if job is not None:
+            report.server, report.servers = job.server, list(job.servers)
         try:
             result = outcome.unwrap()
             report.duration = result.duration
             report.texts = result.texts
             if self.plan.output_dir is not None:
-                await self.save_outputs(result, report, self.files_of(job))
+                await self.save_outputs(result, report, self.client_of(job))
         except ComfyError as error:
             report.status, report.error = status_of(error), error
             if isinstance(error, JobTimeout) and job is not None:
@@ -230,13 +239,28 @@ class _Run:
                     await job.cancel()
         return report
 
-    def files_of(self, job: Job | None) -> Files:
-        """The files of the server that ran ``job``."""
+    def client_of(self, job: Job | None) -> ComfyClient:
+        """The client of the server that ran ``job`` (the only one, off a fleet)."""
         server = job.server if job is not None else None
-        client = self.by_server.get(server or "") or next(iter(self.by_server.values()))
-        return client.files
+        if server is not None and server.rstrip("/") in self.clients:
+            return self.clients[server.rstrip("/")]
+        return next(iter(self.clients.values()))
 
-    async def save_outputs(self, result: JobResult, report: RunReport, files: Files) -> None:
+    def show_servers(self) -> None:
+        """Refresh each server's line (a run over a fleet only)."""
+        if self.pool is None:
+            return
+        for name, stats in self.pool.stats().items():
+            line = ServerLine(stats.health, stats.in_flight, stats.done, stats.failed)
+            self.view.server(name, line)
+
+    async def refresh_servers(self) -> None:
+        """Keep the servers' lines current until cancelled."""
+        while True:
+            self.show_servers()
+            await asyncio.sleep(SERVER_REFRESH)
+
+    async def save_outputs(self, result: JobResult, report: RunReport, client: ComfyClient) -> None:
         """Download the output files; a name already taken is kept, not overwritten.
 
         A re-run that the server answers from its cache hands out the same files again, so an
@@ -244,21 +268,23 @@ class _Run:
         """
         folder = self.plan.output_dir
         assert folder is not None
-        if self.fleet and report.server:
+        if self.pool is not None and report.server:
             # each server numbers its files on its own: one folder per server, no collisions
             folder = folder / server_folder(report.server)
         outputs = [file for file in result.files if file.type == "output"]
         fresh, kept = await split_existing(outputs, folder, overwrite=self.plan.overwrite)
         report.kept.extend(kept)
-        report.files = await files.save(fresh, folder, overwrite=self.plan.overwrite)
+        report.files = await client.files.save(fresh, folder, overwrite=self.plan.overwrite)
 
     def announce(self, report: RunReport, out: Output) -> None:
         key = report.prompt_id or f"#{report.index + 1}"
+        where = ""
+        if self.pool is not None and report.server is not None:
+            where = f" on {server_label(report.server)}"
         if report.error is None:
-            where = f" on {report.server}" if self.fleet and report.server else ""
             self.view.finish(key, ok=True, message=_success_message(report) + where)
         else:
-            self.view.finish(key, ok=False, message=report.status)
+            self.view.finish(key, ok=False, message=report.status + where)
             for line in describe(report.error, verbose=out.verbose > 0, secrets=out.secrets):
                 self.view.message(line)
         for path in report.kept:
@@ -311,13 +337,16 @@ def _success_message(report: RunReport) -> str:
 
 
 async def execute(
-    client: ComfyClient | ComfyPool, plan: RunPlan, out: Output
+    target: ComfyClient | ComfyPool, plan: RunPlan, out: Output
 ) -> tuple[ExitCode, list[RunReport]]:
-    """Run every workflow of ``plan`` on a server or a pool; the exit code and the reports."""
+    """Run every workflow of ``plan`` on a server or a pool; return the exit code and reports."""
     total = plan.count
     view = open_view(out, batch_total=total if total > 1 else None)
-    run = _Run(client, plan, view)
+    run = _Run(target, plan, view)
     reports: list[RunReport] = []
+    refresher = None
+    if run.pool is not None:
+        refresher = asyncio.create_task(run.refresh_servers(), name="server lines")
     try:
         batch = cast(  # run_batch is an async generator: close it at once, not when collected
             "AsyncGenerator[BatchOutcome[tuple[int, Workflow]], None]",
@@ -331,6 +360,7 @@ async def execute(
                 if total > 1:
                     failed = sum(1 for item in reports if item.error is not None)
                     view.batch(done=len(reports), failed=failed, total=total)
+                run.show_servers()
     except asyncio.CancelledError:
         await run.cancel_all("interrupted")
         raise
@@ -339,9 +369,12 @@ async def execute(
         raise
     finally:
         followers = list(run.followers.values())
+        if refresher is not None:
+            followers.append(refresher)
         for follower in followers:
             follower.cancel()
         await asyncio.gather(*followers, return_exceptions=True)
+        run.show_servers()
         view.close()
     reports.sort(key=lambda item: item.index)
     first_error = next((item.error for item in reports if item.error is not None), None)

@@ -32,7 +32,15 @@ if TYPE_CHECKING:
 
     from comfy_async.workflow import Problem
 
-__all__ = ["ExitCode", "UsageError", "describe", "exit_code_for", "problem_lines", "report"]
+__all__ = [
+    "ExitCode",
+    "FleetUnreachable",
+    "UsageError",
+    "describe",
+    "exit_code_for",
+    "problem_lines",
+    "report",
+]
 
 # URLs inside the text of foreign exceptions (aiohttp's), whose query may hold a token.
 _URL = re.compile(r"\b(?:https?|wss?)://[^\s'\"<>)\]]+")
@@ -63,11 +71,17 @@ class UsageError(Exception):
     """A command line that cannot be carried out as written (exit code 2)."""
 
 
+class FleetUnreachable(Exception):
+    """No server of the fleet the command line names answers (exit code 4)."""
+
+
 def exit_code_for(error: BaseException) -> ExitCode:
     """The exit code a failure maps to (see :class:`ExitCode`)."""
     if isinstance(error, PromptValidationError):
         return ExitCode.REFUSED
-    if isinstance(error, TransportError | AuthenticationError | ClientClosedError):
+    if isinstance(
+        error, TransportError | AuthenticationError | ClientClosedError | FleetUnreachable
+    ):
         return ExitCode.UNREACHABLE
     if isinstance(error, UsageError | WorkflowError | ConfigurationError):
         return ExitCode.USAGE
@@ -154,7 +168,7 @@ def report(
 def _chain(error: BaseException) -> list[str]:
     """The causes of ``error``, outermost first; a traceback for errors that are not ours."""
     lines: list[str] = []
-    if not isinstance(error, ComfyError | UsageError | OSError):
+    if not isinstance(error, ComfyError | UsageError | FleetUnreachable | OSError):
         lines.extend(line.rstrip("\n") for line in traceback.format_exception(error))
         return lines
     seen = {id(error)}

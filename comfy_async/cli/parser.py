@@ -59,12 +59,14 @@ getting started:
   comfy-async demo                          # a sample workflow on a built-in fake server
   comfy-async run txt2img_api.json -o out/  # against http://127.0.0.1:8188
   comfy-async --url http://gpu-box:8188 queue
+  comfy-async --url http://gpu1:8188 --url http://gpu2:8188 run wf.json --count 40
   comfy-async COMMAND --help                # options and examples of one command
 
-server selection: --url, else ${ENV_URLS} or ${ENV_URL}, else http://127.0.0.1:8188 (several
---url make a pool for run and pool); --cloud uses Comfy Cloud
-with the API key in ${ENV_CLOUD_KEY} (keys are read from the environment, never from the
-command line). Global options can be given before or after the command.
+server selection: --url, else ${ENV_URLS} (comma-separated), else ${ENV_URL}, else
+http://127.0.0.1:8188. Several servers (--url repeated) make a fleet for `run` and `pool`;
+other commands take one. --cloud uses Comfy Cloud with the API key in ${ENV_CLOUD_KEY} (keys
+are read from the environment, never from the command line). Global options can be given
+before or after the command.
 
 exit codes: 0 ok, 1 a job or request failed, 2 usage (bad arguments or input file),
 3 the workflow was refused by validation, 4 the server is unreachable or refused the

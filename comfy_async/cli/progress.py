@@ -1,7 +1,8 @@
 """Live progress of jobs on stderr: what a bar shows, and the plain line-based display.
 
 A command reports each job's state as a :class:`JobLine` (node being run, its step, the overall
-fraction, previews received) to a :class:`ProgressView`. Three views exist: rich live bars
+fraction, previews received) to a :class:`ProgressView`, and, when it runs on a fleet, each
+server's state as a :class:`ServerLine`. Three views exist: rich live bars
 (:mod:`comfy_async.cli.rich_progress`, with the ``cli`` extra, on a terminal),
 :class:`PlainProgress` (one line when something worth a line changed: logs, CI, pipes) and
 :class:`NoProgress` (``--quiet``). :func:`open_view` picks one as the
@@ -23,7 +24,35 @@ if TYPE_CHECKING:
 
     from comfy_async.job import Job
 
-__all__ = ["JobLine", "NoProgress", "PlainProgress", "ProgressView"]
+__all__ = ["JobLine", "NoProgress", "PlainProgress", "ProgressView", "ServerLine", "server_label"]
+
+_LABEL_WIDTH = 21
+
+
+def server_label(name: str) -> str:
+    """A server's name as a progress line shows it: no scheme, at most 21 characters."""
+    label = name.split("://", 1)[-1].rstrip("/")
+    return label if len(label) <= _LABEL_WIDTH else label[: _LABEL_WIDTH - 1] + "…"
+
+
+@dataclass(frozen=True, slots=True)
+class ServerLine:
+    """What one server's line shows while a run goes over a fleet."""
+
+    health: str
+    """``up``, ``down`` or ``recovering``."""
+    in_flight: int = 0
+    """The run's jobs there now."""
+    done: int = 0
+    failed: int = 0
+
+    @property
+    def detail(self) -> str:
+        """The text beside the server's bar: health, jobs there, failures."""
+        parts = [self.health, f"{self.in_flight} running"]
+        if self.failed:
+            parts.append(f"{self.failed} failed")
+        return " · ".join(parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +119,10 @@ class ProgressView(Protocol):
         """The aggregate of a batch changed."""
         ...
 
+    def server(self, name: str, line: ServerLine) -> None:
+        """A server of the fleet the run goes over changed (its line is made on first call)."""
+        ...
+
     def message(self, text: str) -> None:
         """Print a line of text above the bars (on stderr)."""
         ...
@@ -121,6 +154,9 @@ class NoProgress:
 
     def batch(self, *, done: int, failed: int, total: int) -> None:
         """See :meth:`ProgressView.batch`."""
+
+    def server(self, name: str, line: ServerLine) -> None:
+        """See :meth:`ProgressView.server`."""
 
     def message(self, text: str) -> None:
         """See :meth:`ProgressView.message`."""
@@ -157,6 +193,7 @@ class PlainProgress(NoProgress):
         self._titles: dict[str, str] = {}
         self._last: dict[str, tuple[str, int, float]] = {}
         self._batch: tuple[int, int] | None = None
+        self._servers: dict[str, ServerLine] = {}
 
     def add(self, key: str, title: str) -> None:
         """See :meth:`ProgressView.add`."""
@@ -190,3 +227,15 @@ class PlainProgress(NoProgress):
             return
         self._batch = (done, failed)
         self.message(f"batch: {done}/{total} done, {failed} failed")
+
+    def server(self, name: str, line: ServerLine) -> None:
+        """See :meth:`ProgressView.server`: a line when its health or its counts change."""
+        last = self._servers.get(name)
+        self._servers[name] = line
+        if last is not None and (last.health, last.done, last.failed) == (
+            line.health,
+            line.done,
+            line.failed,
+        ):
+            return
+        self.message(f"server {server_label(name)}: {line.done} done · {line.detail}")

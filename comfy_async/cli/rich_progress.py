@@ -3,9 +3,10 @@
 Imported only when rich is installed and chosen (:func:`comfy_async.cli.progress.open_view`).
 Each job's bar shows its title, the whole job's percentage, the node running and its step and
 the previews received; a batch adds an aggregate bar (jobs done of total, how many failed) and
-drops each job's bar when it ends, leaving a line saying how it ended. The display writes to
-stderr only; results meant for stdout are printed through the display when both streams are the
-same terminal, so that the bars are not torn.
+drops each job's bar when it ends, leaving a line saying how it ended. A run over a fleet adds
+one bar per server (its share of the jobs done, its health and jobs running there). The display
+writes to stderr only; results meant for stdout are printed through the display when both
+streams are the same terminal, so that the bars are not torn.
 """
 
 from __future__ import annotations
@@ -24,10 +25,12 @@ from rich.progress import (
 )
 from rich.table import Column
 
+from comfy_async.cli.progress import server_label
+
 if TYPE_CHECKING:
     from typing import TextIO
 
-    from comfy_async.cli.progress import JobLine
+    from comfy_async.cli.progress import JobLine, ServerLine
 
 __all__ = ["RichProgress"]
 
@@ -68,6 +71,8 @@ class RichProgress:
         self._tasks: dict[str, TaskID] = {}
         self._titles: dict[str, str] = {}
         self._batch = batch_total is not None
+        self._batch_total = batch_total or 1
+        self._servers: dict[str, TaskID] = {}
         self._total: TaskID | None = None
         if batch_total is not None:
             self._total = self._progress.add_task("batch", total=batch_total, detail="")
@@ -104,6 +109,17 @@ class RichProgress:
         if self._total is not None:
             detail = f"{done}/{total}" + (f", {failed} failed" if failed else "")
             self._progress.update(self._total, completed=done, total=total, detail=detail)
+
+    def server(self, name: str, line: ServerLine) -> None:
+        """See :meth:`~comfy_async.cli.progress.ProgressView.server`."""
+        task = self._servers.get(name)
+        detail = f"{line.done} done · {line.detail}"
+        if task is None:
+            self._servers[name] = self._progress.add_task(
+                server_label(name), total=self._batch_total, completed=line.done, detail=detail
+            )
+        else:
+            self._progress.update(task, completed=line.done, detail=detail)
 
     def message(self, text: str) -> None:
         """See :meth:`~comfy_async.cli.progress.ProgressView.message`."""

@@ -3,20 +3,25 @@
 The workflow (API format, or UI format converted with the server's catalogue) is edited as the
 options ask (``--upload``, ``--set``, ``--seed``), checked offline against the server's
 catalogue unless ``--no-validate`` (a refusal exits with 3 before anything is queued), then run
-once or ``--count`` times (:mod:`comfy_async.cli.execution`). Saved file paths go to stdout, one
-per line (or one JSON object per run with ``--json``); progress and messages go to stderr.
+once or ``--count`` times (:mod:`comfy_async.cli.execution`). With several servers (``--url``
+repeated, or ``$COMFY_URLS``) the runs go through a :class:`~comfy_async.pool.ComfyPool`: the
+workflow passes validation if one server's catalogue accepts it (the pool routes each job to a
+server that has its nodes and models), ``--upload`` files go to every server that answers, each
+server's outputs go to a folder of their own, and each server gets a progress line. Saved file
+paths go to stdout, one per line (or one JSON object per run with ``--json``); progress and
+messages go to stderr.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from comfy_async.cli.edits import apply_uploads, apply_values
 from comfy_async.cli.execution import RunPlan, execute
-from comfy_async.cli.failures import ExitCode, UsageError
+from comfy_async.cli.failures import ExitCode, FleetUnreachable
 from comfy_async.cli.registry import add_command
 from comfy_async.cli.workflows import (
     add_edit_options,
@@ -25,16 +30,18 @@ from comfy_async.cli.workflows import (
     read_workflow,
     refuse,
 )
-from comfy_async.errors import ConnectError
-from comfy_async.pool import ComfyPool
 from comfy_async.workflow import is_ui_format
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from comfy_async.catalogue import Catalogue
     from comfy_async.cli.registry import SubParsers
     from comfy_async.cli.session import Context
     from comfy_async.client import ComfyClient
+    from comfy_async.pool import ComfyPool
 
-__all__ = ["DEFAULT_CONCURRENCY", "prepare_plan", "register", "run_command"]
+__all__ = ["DEFAULT_CONCURRENCY", "fleet_clients", "prepare_plan", "register", "run_command"]
 
 DEFAULT_CONCURRENCY = 2
 """Jobs of a batch queued at once by default: one running, one waiting, the GPU never idle."""
@@ -77,13 +84,24 @@ def _seconds(text: str) -> float:
     return value
 
 
-async def prepare_plan(ctx: Context, client: ComfyClient) -> RunPlan | ExitCode:
-    """Load, edit and check the workflow of ``run``; a plan, or the exit code of a refusal."""
+async def _catalogues(clients: Sequence[ComfyClient]) -> list[Catalogue]:
+    return list(await asyncio.gather(*(client.nodes() for client in clients)))
+
+
+async def prepare_plan(ctx: Context, clients: Sequence[ComfyClient]) -> RunPlan | ExitCode:
+    """Load, edit and check the workflow of ``run``; a plan, or the exit code of a refusal.
+
+    ``clients`` are the servers that answer (one, or those of a fleet): the first one's
+    catalogue converts a UI export and names the nodes; validation passes if one server's
+    catalogue accepts the workflow; uploads go to each.
+    """
     args, out = ctx.args, ctx.out
     data = read_workflow(args.workflow)
-    catalogue = await client.nodes() if args.validate or is_ui_format(data) else None
+    catalogues = await _catalogues(clients) if args.validate or is_ui_format(data) else []
+    catalogue = catalogues[0] if catalogues else None
     workflow = load_workflow(data, catalogue)
-    await apply_uploads(workflow, args.uploads, client)
+    for client in clients:
+        await apply_uploads(workflow, args.uploads, client)
     apply_values(workflow, args.values)
     plan = RunPlan(
         workflow,
@@ -94,50 +112,58 @@ async def prepare_plan(ctx: Context, client: ComfyClient) -> RunPlan | ExitCode:
         previews_dir=Path(args.previews) if args.previews else None,
         overwrite=args.overwrite,
         timeout=args.timeout,
-        concurrency=args.concurrency or DEFAULT_CONCURRENCY,
+        concurrency=args.concurrency or DEFAULT_CONCURRENCY * len(ctx.servers),
         preview_method="auto" if args.previews else None,
     )
     first, seeds = plan.instance(0)
     if args.seed is not None and not seeds:
         out.warn("--seed: the workflow has no seed input (seed, noise_seed, *_seed); none was set")
-    if args.validate and catalogue is not None:
+    if args.validate and catalogues:
         checked = [first] if plan.count == 1 else [first, plan.instance(plan.count - 1)[0]]
-        for candidate in checked:
-            problems = candidate.validate(catalogue)
-            if problems:
-                return refuse(problems, out)
+        refusals = [
+            [problem for candidate in checked for problem in candidate.validate(each)]
+            for each in catalogues
+        ]
+        if all(refusals):  # no server would take it: say what the first one lacks
+            return refuse(refusals[0], out)
     return plan
 
 
-async def run_command(ctx: Context) -> ExitCode:
-    """``comfy-async run``: run a workflow file with live progress; save what it produces.
+async def fleet_clients(ctx: Context) -> tuple[ComfyPool, list[ComfyClient]]:
+    """A started pool over the selected servers, and the clients of those that answer.
 
-    With several servers the runs go through a pool: each to a server that can run it and has
-    room, moved if that server fails.
+    Raises:
+        FleetUnreachable: none answers.
+
     """
-    clients = ctx.clients()
-    if len(clients) == 1:
-        client = clients[0]
-        await client.connect()  # fail fast on an unreachable server or refused credentials
-        plan = await prepare_plan(ctx, client)
+    pool = await ctx.pool()
+    stats = pool.stats()
+    answering = [
+        client
+        for client, state in zip(pool.servers, stats.values(), strict=True)
+        if state.health == "up"
+    ]
+    if not answering:
+        raise FleetUnreachable(f"none of the {len(stats)} servers answers ({', '.join(stats)})")
+    return pool, answering
+
+
+async def run_command(ctx: Context) -> ExitCode:
+    """``comfy-async run``: run a workflow file with live progress; save what it produces."""
+    if len(ctx.servers) > 1:
+        pool, answering = await fleet_clients(ctx)
+        plan = await prepare_plan(ctx, answering)
         if isinstance(plan, ExitCode):
             return plan
-        code, _ = await execute(client, plan, ctx.out)
-        return code
-    if ctx.args.uploads:
-        raise UsageError("--upload needs one server: the file would be on that server only")
-    async with ComfyPool(clients) as pool:
-        stats = pool.stats()
-        up = [client for client in clients if stats[client.base_url.rstrip("/")].health == "up"]
-        if not up:
-            raise ConnectError(f"none of the {len(clients)} servers answers")
-        plan = await prepare_plan(ctx, up[0])
-        if isinstance(plan, ExitCode):
-            return plan
-        if ctx.args.concurrency is None:  # keep every server busy: two jobs each
-            plan = dataclasses.replace(plan, concurrency=DEFAULT_CONCURRENCY * len(clients))
         code, _ = await execute(pool, plan, ctx.out)
         return code
+    client = ctx.client()
+    await client.connect()  # fail fast on an unreachable server or refused credentials
+    plan = await prepare_plan(ctx, [client])
+    if isinstance(plan, ExitCode):
+        return plan
+    code, _ = await execute(client, plan, ctx.out)
+    return code
 
 
 def register(subparsers: SubParsers, parents: list[argparse.ArgumentParser]) -> None:

@@ -1,21 +1,21 @@
 """Which server a command talks to, with which credentials, and the node catalogue it uses.
 
-Server selection, in order: ``--url``, else ``$COMFY_URLS`` (comma-separated), else
-``$COMFY_URL``, else ``http://127.0.0.1:8188``. Several servers (``--url`` given several times)
-make a fleet: ``run`` and ``pool`` use a :class:`~comfy_async.pool.ComfyPool` over them, the
-commands about one server's state refuse them;
-``--cloud`` talks to Comfy Cloud (``--url`` still wins) with the key read from
+Server selection, in order: ``--url`` (repeatable), else ``$COMFY_URLS`` (comma-separated),
+else ``$COMFY_URL``, else ``http://127.0.0.1:8188``. Several servers make a fleet: ``run`` and
+``pool`` go through a :class:`~comfy_async.pool.ComfyPool` (:meth:`Context.pool`), every other
+command needs exactly one server and says so (:attr:`Context.server`). ``--cloud`` talks to
+Comfy Cloud (``--url`` still wins) with the key read from
 ``$COMFY_CLOUD_API_KEY`` or from the variable ``--api-key-env`` names. Keys and tokens are read
 from the environment only, never from the command line (which shell history and ``ps`` keep).
 Proxied servers take ``--bearer-token-env``, ``--basic-auth-env`` (``login:password``) and
-``--header K:V``. :class:`Context` opens one :class:`~comfy_async.ComfyClient` per invocation,
+``--header K:V``. :class:`Context` opens one :class:`~comfy_async.ComfyClient` per server,
 on first need, and closes it at the end; it also loads the catalogue from the server or from an
 ``--object-info`` file.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
 import msgspec
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from comfy_async.catalogue import Catalogue
     from comfy_async.cli.output import Output
     from comfy_async.client import ComfyClient
+    from comfy_async.pool import ComfyPool
 
 __all__ = [
     "CLI_OPTIONS",
@@ -40,10 +41,11 @@ __all__ = [
     "ServerChoice",
     "add_server_options",
     "server_choice",
+    "server_choices",
 ]
 
 ENV_URL: Final = "COMFY_URL"
-"""The environment variable naming the server when ``--url`` is not given."""
+"""The environment variable naming the server when neither ``--url`` nor ``$COMFY_URLS`` is."""
 ENV_URLS: Final = "COMFY_URLS"
 """The environment variable naming several servers (comma-separated) when ``--url`` is not given."""
 ENV_CLOUD_KEY: Final = "COMFY_CLOUD_API_KEY"
@@ -62,10 +64,12 @@ def add_server_options(parser: argparse.ArgumentParser, *, default: object = Non
     group.add_argument(
         "--url",
         action="append",
+        # A subcommand's copy keeps its own list: `--url a run --url b` means both servers.
+        dest="url" if default is None else "url_after",
         default=default,
         help=(
-            f"the ComfyUI server (default: ${ENV_URLS} or ${ENV_URL}, else "
-            "http://127.0.0.1:8188); several --url make a pool (run, batch, pool)"
+            "a ComfyUI server; repeat it for a fleet (run, batch, pool) "
+            f"(default: ${ENV_URLS}, comma-separated, else ${ENV_URL}, else http://127.0.0.1:8188)"
         ),
     )
     group.add_argument(
@@ -106,21 +110,12 @@ class ServerChoice:
     """The server of an invocation and the credentials to send it."""
 
     url: str | None
-    """The base URL (``None``: Comfy Cloud's own); the first of ``urls``."""
+    """The base URL (``None``: Comfy Cloud's own)."""
     cloud: bool = False
     api_key: str | None = None
     bearer_token: str | None = None
     basic_auth: tuple[str, str] | None = None
     headers: dict[str, str] = field(default_factory=dict)
-    urls: tuple[str, ...] = ()
-    """Every server given (more than one: a pool)."""
-
-    @property
-    def fleet(self) -> list[ServerChoice]:
-        """One choice per server given, with the same credentials."""
-        if len(self.urls) < 2:
-            return [self]
-        return [replace(self, url=url, urls=(url,)) for url in self.urls]
 
     @property
     def secrets(self) -> list[str]:
@@ -170,8 +165,27 @@ def _header(text: str) -> tuple[str, str]:
     return name.strip(), value.strip()
 
 
-def server_choice(args: argparse.Namespace, environ: Mapping[str, str]) -> ServerChoice:
-    """The server and credentials the options and environment select (UsageError if unusable)."""
+def _urls(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[list[str], str]:
+    """The URLs the options or the environment name, and where they came from."""
+    given = [*(getattr(args, "url", None) or ()), *(getattr(args, "url_after", None) or ())]
+    if given:
+        return [url.strip() for url in given], "--url"
+    listed = [url.strip() for url in environ.get(ENV_URLS, "").split(",") if url.strip()]
+    if listed:
+        return listed, f"${ENV_URLS}"
+    single = environ.get(ENV_URL, "").strip()
+    return ([single] if single else []), f"${ENV_URL}"
+
+
+def server_choices(
+    args: argparse.Namespace, environ: Mapping[str, str]
+) -> tuple[list[ServerChoice], str]:
+    """Every server the options and environment select, and the option that named them.
+
+    Raises:
+        UsageError: a credential option is unusable, or a server is named twice.
+
+    """
     headers = dict(_header(item) for item in (getattr(args, "header", None) or ()))
     bearer = basic = None
     if getattr(args, "bearer_token_env", None):
@@ -183,19 +197,14 @@ def server_choice(args: argparse.Namespace, environ: Mapping[str, str]) -> Serve
         if not sep:
             raise UsageError(f"${args.basic_auth_env} must hold 'login:password'")
         basic = (login, password)
-    given = getattr(args, "url", None)
-    urls: tuple[str, ...]
-    if isinstance(given, list) and given:
-        urls = tuple(given)
-    elif isinstance(given, str):
-        urls = (given,)
-    elif environ.get(ENV_URLS):
-        urls = tuple(part.strip() for part in environ[ENV_URLS].split(",") if part.strip())
-    else:
-        urls = ()
-    if len(set(urls)) != len(urls):
-        raise UsageError(f"a server is given twice: {', '.join(urls)}")
-    url = urls[0] if urls else None
+    urls, source = _urls(args, environ)
+    if any(not url for url in urls):
+        raise UsageError(f"{source}: an empty server URL")
+    seen: set[str] = set()
+    for url in urls:
+        if url.rstrip("/") in seen:
+            raise UsageError(f"a server is given twice: {url} ({source})")
+        seen.add(url.rstrip("/"))
     if getattr(args, "cloud", False):
         name = getattr(args, "api_key_env", None) or ENV_CLOUD_KEY
         key = environ.get(name, "")
@@ -206,14 +215,35 @@ def server_choice(args: argparse.Namespace, environ: Mapping[str, str]) -> Serve
             )
         if bearer or basic:
             raise UsageError("--cloud authenticates with the API key; drop the proxy auth options")
-        return ServerChoice(url, cloud=True, api_key=key, headers=headers, urls=urls)
-    return ServerChoice(
-        url or environ.get(ENV_URL) or None,
-        bearer_token=bearer,
-        basic_auth=basic,
-        headers=headers,
-        urls=urls,
-    )
+        # Comfy Cloud's own address unless --url names servers (the environment does not).
+        cloud_urls: list[str | None] = list(urls) if source == "--url" else [None]
+        choices = [
+            ServerChoice(url, cloud=True, api_key=key, headers=headers) for url in cloud_urls
+        ]
+        return choices, source
+    plain_urls: list[str | None] = list(urls) or [None]
+    choices = [
+        ServerChoice(url, bearer_token=bearer, basic_auth=basic, headers=headers)
+        for url in plain_urls
+    ]
+    return choices, source
+
+
+def server_choice(args: argparse.Namespace, environ: Mapping[str, str]) -> ServerChoice:
+    """The one server and credentials the options and environment select.
+
+    Raises:
+        UsageError: the options are unusable, or they name several servers.
+
+    """
+    choices, source = server_choices(args, environ)
+    if len(choices) > 1:
+        command = getattr(args, "command", None) or "this command"
+        raise UsageError(
+            f"{command} works on one server, but {source} names {len(choices)}; "
+            "give one --url (several make a pool, for run and pool)"
+        )
+    return choices[0]
 
 
 class Context:
@@ -224,7 +254,9 @@ class Context:
         self.out = out
         self.environ = environ
         self._clients: list[ComfyClient] = []
+        self._pools: list[ComfyPool] = []
         self._choice: ServerChoice | None = None
+        self._choices: list[ServerChoice] | None = None
 
     @property
     def server(self) -> ServerChoice:
@@ -234,27 +266,34 @@ class Context:
             self.out.secrets.extend(self._choice.secrets)
         return self._choice
 
+    @property
+    def servers(self) -> list[ServerChoice]:
+        """Every server the options select (one, or a fleet; UsageError if unusable)."""
+        if self._choices is None:
+            self._choices, _ = server_choices(self.args, self.environ)
+            for choice in self._choices:
+                self.out.secrets.extend(choice.secrets)
+        return self._choices
+
+    async def pool(self) -> ComfyPool:
+        """A started pool over every selected server (each its own session), closed at the end.
+
+        A server that does not answer starts down: the pool probes it and admits it when it does.
+        """
+        from comfy_async.pool import ComfyPool  # noqa: PLC0415 - only fleets need it
+
+        pool = ComfyPool([self.client(choice) for choice in self.servers])
+        self._pools.append(pool)
+        await pool.start()
+        return pool
+
     def client(
         self, choice: ServerChoice | None = None, *, options: ClientOptions = CLI_OPTIONS
     ) -> ComfyClient:
-        """A session with the selected server (or ``choice``), closed by :meth:`aclose`.
-
-        Raises:
-            UsageError: several servers were given to a command about one server.
-
-        """
-        if choice is None and len(self.server.urls) > 1:
-            raise UsageError(
-                "this command talks to one server: give one --url "
-                "(several make a pool, for 'run' and 'pool')"
-            )
+        """A session with the selected server (or ``choice``), closed by :meth:`aclose`."""
         client = (choice or self.server).client(options)
         self._clients.append(client)
         return client
-
-    def clients(self, *, options: ClientOptions = CLI_OPTIONS) -> list[ComfyClient]:
-        """A session with each server given (one, or a fleet), closed by :meth:`aclose`."""
-        return [self.client(choice, options=options) for choice in self.server.fleet]
 
     async def catalogue(self, object_info: str | None, client: ComfyClient | None) -> Catalogue:
         """The node catalogue: from the ``object_info`` file if given, else from the server.
@@ -273,7 +312,10 @@ class Context:
             raise UsageError(f"{object_info} is not a saved /object_info: {error}") from error
 
     async def aclose(self) -> None:
-        """Close every session this invocation opened."""
+        """Close every pool and session this invocation opened."""
+        pools, self._pools = self._pools, []
+        for pool in pools:
+            await pool.aclose()
         clients, self._clients = self._clients, []
         for client in clients:
             await client.aclose()

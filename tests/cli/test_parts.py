@@ -91,7 +91,7 @@ def namespace(**values: object) -> argparse.Namespace:
 def test_server_choice_order_and_credentials() -> None:
     assert server_choice(namespace(), {}).url is None  # the library's default, 127.0.0.1:8188
     assert server_choice(namespace(), {"COMFY_URL": "http://a:1"}).url == "http://a:1"
-    given = namespace(url="http://b:2", header=["X-Team: blue", "X-Empty:"])
+    given = namespace(url=["http://b:2"], header=["X-Team: blue", "X-Empty:"])
     choice = server_choice(given, {"COMFY_URL": "http://a:1"})
     assert choice.url == "http://b:2"
     assert choice.headers == {"X-Team": "blue", "X-Empty": ""}

@@ -58,25 +58,21 @@ async def test_pool_shows_each_servers_state(offline, monkeypatch: pytest.Monkey
     async with fake_fleet({}, {}, time_scale=0) as (one, two):
         monkeypatch.setenv("COMFY_URLS", f"{one.url},{two.url},{down}")
         table = await offline("pool")
-        lines = await offline("pool", "--json")
+        document = await offline("pool", "--json")
     assert table.code == ExitCode.OK, table.err
-    assert table.out.splitlines()[0].split() == [
-        "SERVER",
-        "HEALTH",
-        "QUEUE",
-        "NODES",
-        "VRAM",
-        "FREE",
-    ]
-    assert f"{one.url}  up" in table.out or one.url in table.out
-    rows = {row["server"]: row for row in lines.json_lines()}
+    assert table.out.splitlines()[0].split()[:2] == ["SERVER", "HEALTH"]
+    assert f"{one.url}  up" in table.out
+    rows = {row["name"]: row for row in document.json()["servers"]}
     assert rows[one.url]["health"] == rows[two.url]["health"] == "up"
     assert rows[down]["health"] == "down"
-    assert rows[one.url]["nodes"] > 100
 
 
 async def test_pool_with_no_server_answering_exits_unreachable(offline) -> None:
-    result = await offline("--url", closed_port(), "--url", closed_port(), "pool")
+    first = closed_port()
+    second = closed_port()
+    while second == first:  # two probes in a row may be given the same free port
+        second = closed_port()
+    result = await offline("--url", first, "--url", second, "pool")
     assert result.code == ExitCode.UNREACHABLE
     assert "none of the 2 servers answers" in result.err
 
