@@ -11,8 +11,8 @@ WebSocket session. Per job it keeps one follower task:
 
 :class:`_Translator` is the one place a job's v2 state becomes events, whichever path it came
 by: ``ExecutionStart`` when it first runs, ``Executing`` when the node changes, ``Progress``
-(node, step/steps) when the step does, ``Executed`` per node as outputs are committed (each file keeps the link to its bytes),
-``PreviewImage``, and exactly one terminal event — ``ExecutionSuccess``, ``ExecutionFailed`` or
+(node, step/steps) when the step does, ``Executed`` per node as outputs are committed (each file
+keeps the link to its bytes), ``PreviewImage``, and exactly one terminal event — ``ExecutionSuccess``, ``ExecutionFailed`` or
 ``ExecutionInterrupted`` — after which the :class:`Job` settles as with the WebSocket backend.
 
 Links are followed, never built, except the one a re-attach by id needs (``/api/v2/jobs/{id}``).
@@ -278,7 +278,7 @@ class _Translator:
             self._job._reconcile(JobSnapshot("lost"), source="v2 job")
 
     def progress(self, snapshot: V2Progress) -> None:
-        """A progress snapshot: ``Executing`` when the node changed, ``Progress`` when its step did."""
+        """A progress snapshot: ``Executing`` on a new node, ``Progress`` on a new step."""
         if self._terminal or snapshot == self._progress:
             return
         previous, self._progress = self._progress, snapshot
