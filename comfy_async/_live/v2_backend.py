@@ -12,8 +12,9 @@ WebSocket session. Per job it keeps one follower task:
 :class:`_Translator` is the one place a job's v2 state becomes events, whichever path it came
 by: ``ExecutionStart`` when it first runs, ``Executing`` when the node changes, ``Progress``
 (node, step/steps) when the step does, ``Executed`` per node as outputs are committed (each file
-keeps the link to its bytes), ``PreviewImage``, and exactly one terminal event — ``ExecutionSuccess``, ``ExecutionFailed`` or
-``ExecutionInterrupted`` — after which the :class:`Job` settles as with the WebSocket backend.
+keeps the link to its bytes), ``PreviewImage``, and exactly one terminal event —
+``ExecutionSuccess``, ``ExecutionFailed`` or ``ExecutionInterrupted`` — after which the
+:class:`Job` settles as with the WebSocket backend.
 
 Links are followed, never built, except the one a re-attach by id needs (``/api/v2/jobs/{id}``).
 Requests carry ``Authorization: Bearer``; reads are retried on transport errors, 429 and 5xx
