@@ -26,7 +26,16 @@ from comfy_async._transport.routes import CLOUD, LOCAL
 from comfy_async.errors import ClientClosedError, ConfigurationError, UnsupportedOperationError
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
+    import os
+    from collections.abc import (
+        AsyncIterable,
+        AsyncIterator,
+        Awaitable,
+        Callable,
+        Iterable,
+        Mapping,
+        Sequence,
+    )
     from pathlib import Path
     from types import TracebackType
 
@@ -57,6 +66,7 @@ if TYPE_CHECKING:
     from comfy_async.config import AdmissionPolicy, ClientOptions
     from comfy_async.events import Event
     from comfy_async.job import Job, JobResult
+    from comfy_async.models.api_v2 import V2Asset
     from comfy_async.workflow import Workflow
 
     WorkflowInput = Workflow | Mapping[str, object]
@@ -377,6 +387,32 @@ class ComfyClient:
                 options=self._http.options,
             )
         return v2
+
+    async def upload_asset(
+        self,
+        source: bytes | str | os.PathLike[str],
+        *,
+        file_path: str | None = None,
+        content_type: str | None = None,
+        tags: Sequence[str] = ("input",),
+    ) -> V2Asset:
+        """Upload an input as a Comfy API v2 asset, once per content; return the asset.
+
+        ``source`` is bytes (then ``file_path`` names them) or a file. Its blake3 hash is
+        computed in a worker thread; content this session uploaded before is returned from
+        memory, content the server already holds is minted from its hash without sending the
+        bytes, and only new content is uploaded (the server verifies the hash). Put
+        ``asset.reference()`` in the workflow where a file name would go.
+
+        Raises:
+            UnsupportedOperationError: not a ``ComfyClient.v2`` session.
+            ConfigurationError: bytes without a ``file_path``, or blake3 is not installed.
+
+        """
+        v2 = self._v2
+        if v2 is None:
+            raise UnsupportedOperationError("upload_asset", self.flavour, "use ComfyClient.v2")
+        return await v2.upload(source, file_path=file_path, content_type=content_type, tags=tags)
 
     def __repr__(self) -> str:
         closed = " closed" if self._http.closed else ""

@@ -26,8 +26,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+import mimetypes
 import time
 import uuid
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import aiohttp
@@ -35,6 +38,7 @@ import msgspec
 import orjson
 from yarl import URL
 
+from comfy_async._live.keyed_lock import KeyedLocks
 from comfy_async._live.sse import sse_events
 from comfy_async._live.tasks import TaskSet
 from comfy_async._transport.rest.disk import destination, write_atomically
@@ -43,6 +47,7 @@ from comfy_async.errors import (
     BadRequestError,
     ClientClosedError,
     ComfyError,
+    ConfigurationError,
     ConflictError,
     ConnectError,
     ConnectionLostError,
@@ -70,20 +75,22 @@ from comfy_async.events import (
 )
 from comfy_async.job import Job, JobSnapshot
 from comfy_async.models.api_v2 import (
+    V2Asset,
     V2Job,
     V2JobError,
     V2Output,
     V2PreviewEvent,
     V2Progress,
     V2StatusEvent,
+    decode_v2_asset,
     decode_v2_error,
     decode_v2_event,
     decode_v2_job,
 )
 
 if TYPE_CHECKING:
+    import os
     from collections.abc import Mapping, Sequence
-    from pathlib import Path
 
     from comfy_async.config import ClientOptions
     from comfy_async.models.files import OutputFile
@@ -347,6 +354,24 @@ class _Translator:
         self._job._feed(event)
 
 
+def _blake3_of(source: bytes | Path) -> str:
+    """``blake3:<hex>`` of bytes or of a file read in chunks (run off the event loop)."""
+    try:
+        import blake3  # noqa: PLC0415 - optional: the v2 extra
+    except ImportError:
+        raise ConfigurationError(
+            "uploading assets needs blake3: pip install 'comfy-async[v2]'"
+        ) from None
+    hasher = blake3.blake3()
+    if isinstance(source, bytes):
+        hasher.update(source)
+    else:
+        with source.open("rb") as file:
+            for chunk in iter(lambda: file.read(1 << 20), b""):
+                hasher.update(chunk)
+    return "blake3:" + hasher.hexdigest()
+
+
 def _snapshot_of(v2: V2Job) -> JobSnapshot:
     outputs: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for output in v2.outputs:
@@ -395,6 +420,8 @@ class ApiV2Session:
         self._links: dict[str, V2Job] = {}
         self._translators: dict[str, _Translator] = {}
         self._keys: dict[str, str] = {}
+        self._assets: dict[str, V2Asset] = {}
+        self._hashing = KeyedLocks()
         self._closed = False
 
     # ------------------------------------------------------------------ JobBackend
@@ -432,8 +459,6 @@ class ApiV2Session:
         self, files: Sequence[OutputFile], folder: str | Path, *, overwrite: bool
     ) -> list[Path]:
         """Download each file by following its content link into ``folder``."""
-        from pathlib import Path  # noqa: PLC0415 - only when saving
-
         root = Path(folder)
         links = self._file_links()
         written: list[Path] = []
@@ -565,7 +590,9 @@ class ApiV2Session:
             )
             message = envelope.error.message if envelope is not None else str(error)
             info = PromptErrorInfo(type=code, message=message)
-            return PromptValidationError(info, node_errors, status=422, body=error.body)
+            return PromptValidationError(
+                info, node_errors, status=422, url=error.url, body=error.body
+            )
         return error
 
     async def attach(self, job_id: str, *, timeout: float | None = None) -> Job:
@@ -655,6 +682,76 @@ class ApiV2Session:
             translator.output(event)
         elif isinstance(event, V2PreviewEvent):
             translator.preview(event)
+
+    # ------------------------------------------------------------------ assets
+
+    async def upload(
+        self,
+        source: bytes | str | os.PathLike[str],
+        *,
+        file_path: str | None,
+        content_type: str | None,
+        tags: Sequence[str],
+    ) -> V2Asset:
+        """Upload bytes or a file as an asset, once per content hash (see ``ComfyClient``)."""
+        if self._closed:
+            raise ClientClosedError("the session is closed")
+        path: Path | None = None
+        data: bytes | None = None
+        subject: bytes | Path
+        if isinstance(source, bytes | bytearray):
+            data = subject = bytes(source)
+            name = file_path
+        else:
+            path = subject = Path(source)
+            name = file_path or path.name
+        if not name:
+            raise ConfigurationError("file_path is needed to upload bytes")
+        kind = content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
+        digest = await asyncio.to_thread(_blake3_of, subject)
+        async with self._hashing.hold(digest):
+            known = self._assets.get(digest)
+            if known is not None:
+                return known
+            origin = self.http.base_url.origin()
+            asset: V2Asset | None = None
+            try:
+                await self.http.send("HEAD", origin.join(URL(f"/api/v2/assets/by-hash/{digest}")))
+            except NotFoundError:
+                pass
+            else:
+                with contextlib.suppress(NotFoundError):  # gone meanwhile: upload the bytes
+                    raw = await self.http.send(
+                        "POST",
+                        origin.join(URL("/api/v2/assets/from-hash")),
+                        body={"hash": digest, "file_path": name, "tags": list(tags)},
+                    )
+                    asset = decode_v2_asset(raw)
+            if asset is None:
+                if path is not None:
+                    data = await asyncio.to_thread(path.read_bytes)
+                assert data is not None
+                asset = await self._upload_bytes(data, name, kind, digest, tags)
+            self._assets[digest] = asset
+            return asset
+
+    async def _upload_bytes(
+        self, data: bytes, name: str, kind: str, digest: str, tags: Sequence[str]
+    ) -> V2Asset:
+        url = self.http.base_url.origin().join(URL("/api/v2/assets"))
+        form = aiohttp.FormData()
+        form.add_field("file", data, filename=name, content_type=kind)
+        form.add_field("content_type", kind)
+        form.add_field("file_path", name)
+        form.add_field("expected_hash", digest)
+        for tag in tags:
+            form.add_field("tags", tag)
+        headers = {**self.http._headers, "Idempotency-Key": str(uuid.uuid4())}
+        async with self.http.session.post(url, data=form, headers=headers) as response:
+            raw = await response.read()
+            if response.status >= 400:
+                raise _status_error(response.status, "POST", url, raw)
+        return decode_v2_asset(raw)
 
     # ------------------------------------------------------------------ shutdown
 

@@ -14,7 +14,11 @@ each v2 job object current. It serves:
   ``progress``), then ``status``/``progress``/``output`` updates, ending after the terminal
   ``status``; no ids, no replay;
 * ``POST /api/v2/jobs/{id}/cancel`` — ``canceling`` then ``canceled`` (idempotent);
-* ``GET /api/v2/assets/{id}`` and ``…/content`` — output assets and their bytes.
+* ``POST /api/v2/assets`` (multipart; blake3 computed here, a client's ``expected_hash``
+  verified, ``hash_mismatch`` otherwise), ``HEAD /api/v2/assets/by-hash/{hash}``,
+  ``POST /api/v2/assets/from-hash`` (``blob_not_found``), ``GET /api/v2/assets/{id}`` and
+  ``…/content``: content-addressed blobs under UUID asset records; a ``core/ASSET`` reference in
+  a workflow is checked (``missing_asset``) and becomes the uploaded file's name on the server.
 
 ``Authorization: Bearer <api_key>`` is required on every route. Faults (:class:`V2Faults`, on
 :attr:`FakeComfyApiV2.faults`): SSE streams cut after some events, 5xx answers, slow polls.
@@ -31,6 +35,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Self
 
 import aiohttp
+import blake3
 import orjson
 from aiohttp import web
 
@@ -164,6 +169,10 @@ class FakeComfyApiV2:
         #: SSE streams opened.
         self.streams_opened = 0
         self._assets: dict[str, dict[str, Any]] = {}
+        #: Content-addressed blobs: ``blake3:<hex>`` → the name the native server stored it as.
+        self.blobs: dict[str, str] = {}
+        #: Uploads that carried bytes (``POST /api/v2/assets``).
+        self.byte_uploads = 0
         self._client_id = uuid.uuid4().hex
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -205,6 +214,9 @@ class FakeComfyApiV2:
                 web.get("/api/v2/jobs/{id}", self._get_job),
                 web.get("/api/v2/jobs/{id}/events", self._events),
                 web.post("/api/v2/jobs/{id}/cancel", self._cancel),
+                web.post("/api/v2/assets", self._upload),
+                web.post("/api/v2/assets/from-hash", self._from_hash),
+                web.head("/api/v2/assets/by-hash/{hash}", self._by_hash),
                 web.get("/api/v2/assets/{id}", self._get_asset),
                 web.get("/api/v2/assets/{id}/content", self._asset_content),
             ]
@@ -263,6 +275,10 @@ class FakeComfyApiV2:
             return _error(422, "invalid_workflow", "workflow must be an object")
         if "nodes" in workflow and "links" in workflow:
             return _error(422, "workflow_format_ui", "send the API-format workflow")
+        try:
+            workflow = self._resolve_assets(workflow)
+        except KeyError as missing:
+            return _error(422, "missing_asset", f"no asset {missing.args[0]}")
         if key is not None:
             self.claimed_keys.add(key)
         job_id = str(uuid.uuid4())
@@ -367,6 +383,112 @@ class FakeComfyApiV2:
         return response
 
     # ------------------------------------------------------------------ assets
+
+    def _resolve_assets(self, workflow: dict[str, Any]) -> dict[str, Any]:
+        """Replace every ``core/ASSET`` input by its file's name; KeyError names a missing one."""
+        resolved: dict[str, Any] = {}
+        for node_id, node in workflow.items():
+            if not isinstance(node, dict) or not isinstance(node.get("inputs"), dict):
+                resolved[node_id] = node
+                continue
+            inputs = dict(node["inputs"])
+            for name, value in inputs.items():
+                if isinstance(value, dict) and value.get("__type") == "core/ASSET":
+                    info = value.get("info")
+                    asset_id = info.get("id") if isinstance(info, dict) else None
+                    asset = self._assets.get(str(asset_id))
+                    if asset is None or asset["record"]["job_id"] is not None:
+                        raise KeyError(asset_id)
+                    inputs[name] = asset["ref"]["filename"]
+            resolved[node_id] = {**node, "inputs": inputs}
+        return resolved
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        self.byte_uploads += 1
+        fields: dict[str, Any] = {}
+        tags: list[str] = []
+        async for part in await request.multipart():
+            if not isinstance(part, aiohttp.BodyPartReader) or part.name is None:
+                continue
+            if part.name == "file":
+                fields["file"] = await part.read()
+            elif part.name == "tags":
+                tags.append(await part.text())
+            else:
+                fields[part.name] = await part.text()
+        data = fields.get("file")
+        if not isinstance(data, bytes | bytearray) or "file_path" not in fields:
+            return _error(422, "invalid_request", "file, content_type and file_path are required")
+        digest = "blake3:" + blake3.blake3(bytes(data)).hexdigest()
+        expected = fields.get("expected_hash")
+        if expected is not None and expected != digest:
+            return _error(409, "hash_mismatch", "the bytes do not have the expected hash")
+        created = digest not in self.blobs
+        if created:
+            self.blobs[digest] = await self._store_blob(bytes(data), str(fields["file_path"]))
+        record = self._mint(digest, len(data), fields, tags, created_new=created)
+        return _json(record, status=201 if created else 200)
+
+    async def _store_blob(self, data: bytes, file_path: str) -> str:
+        """Put the bytes in the native server's input folder; return the name it chose."""
+        assert self._session is not None
+        form = aiohttp.FormData()
+        name = file_path.rsplit("/", 1)[-1] or "asset"
+        form.add_field("image", data, filename=name)
+        form.add_field("type", "input")
+        async with self._session.post(f"{self.native.url}/api/upload/image", data=form) as answer:
+            stored = await answer.json(loads=orjson.loads)
+        return str(stored["name"])
+
+    def _mint(
+        self,
+        digest: str,
+        size: int,
+        fields: dict[str, Any],
+        tags: list[str],
+        *,
+        created_new: bool,
+    ) -> dict[str, Any]:
+        asset_id = str(uuid.uuid4())
+        record = {
+            "id": asset_id,
+            "hash": digest,
+            "size_bytes": size,
+            "content_type": str(fields.get("content_type", "application/octet-stream")),
+            "file_path": fields.get("file_path"),
+            "created_new": created_new,
+            "created_at": _now(),
+            "url": f"/api/v2/assets/{asset_id}/content",
+            "url_expires_at": _now(),
+            "expires_at": None,
+            "job_id": None,
+            "tags": tags,
+        }
+        ref = {"filename": self.blobs[digest], "subfolder": "", "type": "input"}
+        self._assets[asset_id] = {"record": record, "ref": ref}
+        return record
+
+    async def _by_hash(self, request: web.Request) -> web.Response:
+        return web.Response(status=200 if request.match_info["hash"] in self.blobs else 404)
+
+    async def _from_hash(self, request: web.Request) -> web.Response:
+        try:
+            body = orjson.loads(await request.read())
+        except orjson.JSONDecodeError:
+            return _error(422, "invalid_request", "the body is not JSON")
+        digest = body.get("hash") if isinstance(body, dict) else None
+        if not isinstance(digest, str) or digest not in self.blobs:
+            return _error(404, "blob_not_found", "no blob you may mint from")
+        tags = body.get("tags") if isinstance(body.get("tags"), list) else []
+        ref = await self._read_blob(digest)
+        record = self._mint(digest, len(ref), body, [str(tag) for tag in tags], created_new=False)
+        return _json(record, status=201)
+
+    async def _read_blob(self, digest: str) -> bytes:
+        assert self._session is not None
+        params = {"filename": self.blobs[digest], "type": "input"}
+        async with self._session.get(f"{self.native.url}/api/view", params=params) as view:
+            return await view.read()
 
     async def _get_asset(self, request: web.Request) -> web.Response:
         asset = self._assets.get(request.match_info["id"])

@@ -10,6 +10,7 @@ Durations are multiples of ``UNIT`` (env ``COMFY_ASYNC_TEST_UNIT``).
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -279,3 +280,55 @@ async def test_closing_ends_jobs_in_flight_and_leaves_no_task(v2: FakeComfyApiV2
     assert job.done()
     leftover = [t for t in asyncio.all_tasks() if t.get_name().startswith("comfy_async")]
     assert leftover == []
+
+
+def png(color: tuple[int, int, int]) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), color).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+async def test_assets_are_uploaded_once_per_content_and_used_by_reference(
+    v2: FakeComfyApiV2, tmp_path: Path
+) -> None:
+    picture = tmp_path / "photo.png"
+    picture.write_bytes(png((200, 10, 10)))
+    async with client(v2) as comfy:
+        first = await comfy.upload_asset(picture)
+        again = await comfy.upload_asset(png((200, 10, 10)), file_path="copy.png")
+        assert again == first
+        assert first.hash is not None
+        assert first.hash.startswith("blake3:")
+        graph = {
+            "1": {"class_type": "LoadImage", "inputs": {"image": first.reference()}},
+            "2": {
+                "class_type": "SaveImage",
+                "inputs": {"images": ["1", 0], "filename_prefix": "in"},
+            },
+        }
+        result = await (await comfy.submit(graph)).result(timeout=200 * UNIT)
+        assert [file.filename for file in result.files] == ["in_00001_.png"]
+    async with client(v2) as other:
+        minted = await other.upload_asset(picture)  # the server has the bytes: no upload
+        assert minted.id != first.id
+        assert minted.hash == first.hash
+        await other.upload_asset(png((0, 0, 0)), file_path="black.png")
+    assert v2.byte_uploads == 2
+    assert len(v2.blobs) == 2
+
+
+async def test_a_workflow_naming_an_unknown_asset_is_refused(v2: FakeComfyApiV2) -> None:
+    ghost = {"__type": "core/ASSET", "info": {"id": "nope"}}
+    graph = {"1": {"class_type": "LoadImage", "inputs": {"image": ghost}}}
+    async with client(v2) as comfy:
+        with pytest.raises(PromptValidationError) as caught:
+            await comfy.submit(graph)
+    assert caught.value.error.type == "missing_asset"
+
+
+async def test_assets_need_a_v2_session() -> None:
+    async with ComfyClient("http://127.0.0.1:9") as comfy:
+        with pytest.raises(UnsupportedOperationError):
+            await comfy.upload_asset(b"x", file_path="x.bin")
