@@ -665,11 +665,11 @@ class ComfyClient:
         Raises what :meth:`Job.result` raises. Cancelling the caller cancels the job on the
         server.
         """
-        job = await self.submit(workflow, timeout=timeout, **submit_options)  # type: ignore[arg-type]
-        result = await job.result()
-        if save_to is not None:
-            await result.save(save_to)
-        return result
+        from comfy_async._live.batch import run_one  # noqa: PLC0415 - built on first use
+
+        return await run_one(
+            self.submit, workflow, save_to=save_to, timeout=timeout, options=submit_options
+        )
 
     async def submit_many(
         self,
@@ -707,11 +707,15 @@ class ComfyClient:
 
     @property
     def in_flight(self) -> Mapping[str, Job]:
-        """The jobs of this session that have not ended, by prompt id."""
+        """The jobs of this session that have not ended, by prompt id (held ones included)."""
         if self._api_v2 is not None:
             return self._api_v2.jobs
         live = self._live_session
-        return live.jobs if live is not None else {}
+        jobs = live.jobs if live is not None else {}
+        if self._admitting is None:
+            return jobs
+        held = {pid: entry.job for pid, entry in self._admitting.scheduler.entries.items()}
+        return {**jobs, **held}
 
     @property
     def connection_state(self) -> ConnectionState:

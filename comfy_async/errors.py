@@ -35,6 +35,7 @@ shown with their query string and credentials redacted (:func:`redact_url`).
     │   ├── JobInterrupted                  the server interrupted the job
     │   │   └── JobCancelled                this client cancelled the job
     │   ├── JobLost                         the job vanished from queue and history
+    │   ├── JobExpired                      it left the queue and its record was pruned
     │   └── JobTimeout                      the caller's deadline passed (also a TimeoutError)
     ├── ManagerTaskError                    a ComfyUI-Manager task failed or vanished
     ├── ProtocolError                       the server sent something the protocol does not allow
@@ -84,6 +85,7 @@ __all__ = [
     "HTTPStatusError",
     "JobCancelled",
     "JobError",
+    "JobExpired",
     "JobInterrupted",
     "JobLost",
     "JobTimeout",
@@ -494,6 +496,31 @@ class JobLost(JobError):
     """The job vanished: in neither queue nor history on two reads in a row (deleted, restart)."""
 
     def __init__(self, prompt_id: str, message: str = "lost: in neither queue nor history") -> None:
+        super().__init__(prompt_id, message)
+
+
+class JobExpired(JobError):
+    """The job left the queue and the server no longer keeps its record: its outcome is gone.
+
+    ComfyUI keeps a bounded history (10,000 entries by default, oldest evicted) and Comfy Cloud
+    expires jobs. When a job is found nowhere and the oldest record the server still keeps was
+    queued after it, the job ran (or was removed from the queue) and its record was pruned
+    before this client looked: unlike :class:`JobLost`, it did not simply vanish (a restart, a
+    deletion). The server cannot say how it ended.
+
+    Attributes:
+        outputs: the outputs its ``executed`` events showed before the record was lost (node id
+            → UI dict; empty if none was seen). Their files may still be on the server.
+
+    """
+
+    def __init__(
+        self,
+        prompt_id: str,
+        outputs: Mapping[str, Mapping[str, Any]] | None = None,
+        message: str = "expired: it left the queue and the server's history no longer holds it",
+    ) -> None:
+        self.outputs: dict[str, Mapping[str, Any]] = dict(outputs or {})
         super().__init__(prompt_id, message)
 
 

@@ -405,7 +405,8 @@ class Reconnected(_Event, frozen=True):
 class JobReconciled(_Event, frozen=True):
     """The job's outcome was learnt over HTTP because its terminal event was missed.
 
-    ``status`` is ``success``, ``error``, ``interrupted``, ``cancelled`` or ``lost``.
+    ``status`` is ``success``, ``error``, ``interrupted``, ``cancelled``, ``lost`` or ``expired``
+    (found nowhere, and the server's history no longer reaches back to it).
     """
 
     type: ClassVar[str] = "job_reconciled"

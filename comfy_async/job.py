@@ -11,6 +11,9 @@ and settles exactly once (design invariant 4) on one of:
 * **interrupted** → :class:`~comfy_async.errors.JobInterrupted`, or
   :class:`~comfy_async.errors.JobCancelled` when this client asked for it;
 * **lost**: found nowhere on consecutive HTTP checks → :class:`~comfy_async.errors.JobLost`;
+* **expired**: found nowhere, but the oldest record the server keeps was queued after it (its
+  record was pruned from a bounded history) → :class:`~comfy_async.errors.JobExpired`, with the
+  outputs its ``executed`` events showed;
 * **timeout**: a deadline passed → :class:`~comfy_async.errors.JobTimeout`.
 
 Events are hints and HTTP is the truth (invariant 5): :meth:`Job.reconcile` takes what the
@@ -34,6 +37,7 @@ from comfy_async.errors import (
     ComfyError,
     ExecutionError,
     JobCancelled,
+    JobExpired,
     JobInterrupted,
     JobLost,
     JobTimeout,
@@ -552,12 +556,18 @@ class Job:
         self._reconcile(snapshot, source="finish marker")
 
     def _reconcile(
-        self, snapshot: JobSnapshot | None, *, source: str = "http", lost_after: int = 2
+        self,
+        snapshot: JobSnapshot | None,
+        *,
+        source: str = "http",
+        lost_after: int = 2,
+        expired: bool = False,
     ) -> None:
         """Take what the server says about the job, settling it if its end was missed.
 
         A job found nowhere ``lost_after`` times in a row is lost (or cancelled, if this client
-        asked for it) — never a success (design invariant 5).
+        asked for it) — never a success (design invariant 5). With ``expired`` (the server's
+        history has moved past the job) it ends as expired instead, keeping the outputs seen.
         """
         if self.done():
             return
@@ -566,15 +576,17 @@ class Job:
                 return  # not sent, or the POST has not returned yet: the server may not have it
             self._missed_checks += 1
             if self._missed_checks >= lost_after or self._cancel_requested:
-                status = "cancelled" if self._cancel_requested else "lost"
+                outcome: ComfyError
+                if self._cancel_requested:
+                    status, outcome = "cancelled", JobCancelled(self.prompt_id)
+                elif expired:
+                    status, outcome = "expired", JobExpired(self.prompt_id, self._outputs)
+                else:
+                    status, outcome = "lost", JobLost(self.prompt_id)
                 self._stream.put(
                     JobReconciled(prompt_id=self.prompt_id, status=status, source=source)
                 )
-                self._settle(
-                    JobCancelled(self.prompt_id)
-                    if self._cancel_requested
-                    else JobLost(self.prompt_id)
-                )
+                self._settle(outcome)
             return
         self._missed_checks = 0
         if not snapshot.terminal:
@@ -791,6 +803,7 @@ class Job:
             JobInterrupted: the server interrupted the job (:class:`JobCancelled` if this client
                 cancelled it).
             JobLost: the job vanished from the server.
+            JobExpired: the job left the queue and the server's history no longer holds it.
             ComfyError: the session closed, or its connection gave up, before the job ended.
             JobTimeout: ``timeout`` (or the job's deadline) passed; the job is cancelled on the
                 server unless it was detached.

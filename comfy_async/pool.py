@@ -324,11 +324,11 @@ class ComfyPool:
 
         Raises what :meth:`Job.result` raises. Cancelling the caller cancels the job.
         """
-        job = await self.submit(workflow, timeout=timeout, **submit_options)  # type: ignore[arg-type]
-        result = await job.result()
-        if save_to is not None:
-            await result.save(save_to)
-        return result
+        from comfy_async._live.batch import run_one  # noqa: PLC0415 - built on first use
+
+        return await run_one(
+            self.submit, workflow, save_to=save_to, timeout=timeout, options=submit_options
+        )
 
     async def submit_many(
         self,

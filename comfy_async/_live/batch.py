@@ -26,9 +26,12 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 from comfy_async.errors import ComfyError, ConfigurationError
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from pathlib import Path
+
     from comfy_async.job import Job, JobResult
 
-__all__ = ["BatchOutcome", "run_batch"]
+__all__ = ["BatchOutcome", "run_batch", "run_one"]
 
 W = TypeVar("W")
 
@@ -116,3 +119,19 @@ async def run_batch(
                 await asyncio.gather(*running, return_exceptions=True)
         with contextlib.suppress(BaseException):
             await source.aclose()
+
+
+async def run_one(
+    submit: Callable[..., Awaitable[Job]],
+    workflow: object,
+    *,
+    save_to: str | Path | None,
+    timeout: float | None,
+    options: Mapping[str, object],
+) -> JobResult:
+    """Submit, wait for the outcome, save the outputs if asked: ``run()`` of a client or pool."""
+    job = await submit(workflow, timeout=timeout, **options)
+    result = await job.result()
+    if save_to is not None:
+        await result.save(save_to)
+    return result

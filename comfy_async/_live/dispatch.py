@@ -16,7 +16,9 @@ Overflow policy of a :class:`JobStream` (a consumer that does not keep up):
   full.
 
 Every coalesced or dropped event is counted (:class:`StreamStats`), and the first overflow of a
-stream is logged once.
+stream is logged once. A stream that overflowed and was never read when it closes (a job nobody
+consumes) keeps only what a late reader needs: every lifecycle event, the newest progress of each
+kind and the newest preview. Hundreds of such jobs then hold a few events each, not full buffers.
 """
 
 from __future__ import annotations
@@ -86,6 +88,7 @@ class JobStream:
         "_on_cancelled",
         "_previews",
         "_quiet_drops",
+        "_read",
         "_seq",
         "_waiters",
         "stats",
@@ -101,6 +104,7 @@ class JobStream:
         self._name = name
         self._on_cancelled = on_cancelled
         self._quiet_drops = False  # a latest-only reader asked for drops: no warning then
+        self._read = False  # whether a consumer has taken anything yet
         # Both buffers and the waiter list are made on first use: a job waiting in the queue
         # holds none of them (P6 keeps 10,000 such jobs in flight).
         self._events: deque[tuple[int, Event]] | None = None
@@ -180,9 +184,35 @@ class JobStream:
             )
 
     def close(self) -> None:
-        """Add no more events; the consumer drains what is buffered, then gets ``None``."""
+        """Add no more events; the consumer drains what is buffered, then gets ``None``.
+
+        An overflowed stream nobody has read is compacted first (see the module docstring).
+        """
         self._closed = True
+        if not self._read and self.stats.overflowed:
+            self._compact()
         self._wake()
+
+    def _compact(self) -> None:
+        previews = self._previews
+        if previews is not None and len(previews) > 1:
+            self.stats.dropped_previews += len(previews) - 1
+            newest = previews[-1]
+            previews.clear()
+            previews.append(newest)
+        events = self._events
+        if not events:
+            return
+        newest_of: dict[tuple[type, str | None], int] = {}
+        for seq, event in events:
+            if isinstance(event, _COALESCABLE):
+                newest_of[type(event), getattr(event, "node", None)] = seq
+        keep = set(newest_of.values())
+        kept = deque(
+            item for item in events if item[0] in keep or not isinstance(item[1], _COALESCABLE)
+        )
+        self.stats.coalesced += len(events) - len(kept)
+        self._events = kept
 
     def _wake(self) -> None:
         waiters, self._waiters = self._waiters, None
@@ -192,6 +222,7 @@ class JobStream:
 
     def get_nowait(self) -> Event | None:
         """Return the next buffered event in arrival order, or ``None`` if none is buffered."""
+        self._read = True
         events, previews = self._events, self._previews
         if events:
             if not previews or events[0][0] < previews[0][0]:
@@ -203,6 +234,7 @@ class JobStream:
 
     def take_latest_preview(self) -> PreviewImage | None:
         """Return the newest buffered preview and discard the older ones (counted as dropped)."""
+        self._read = True
         previews = self._previews
         if not previews:
             return None

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Final
 
 from comfy_async.job import JobSnapshot
+from comfy_async.models.history import HistoryEntry
 from comfy_async.models.jobs import JobPhase, job_phase
 
 if TYPE_CHECKING:
@@ -137,6 +138,27 @@ class HttpJobBackend:
         states = {item.prompt_id: "pending" for item in queue.queue_pending}
         states.update((item.prompt_id, "running") for item in queue.queue_running)
         return states
+
+    async def oldest_kept(self) -> float | None:
+        """The queue number of the oldest finished prompt the server still keeps a record of.
+
+        One bounded read: the oldest finished job of the jobs API, else ``/history`` with
+        ``max_items=1&offset=0`` (offset counts from the oldest, protocol doc §7.15); never the
+        whole history. ``None`` when nothing is kept or the server does not say (Comfy Cloud
+        gives no queue numbers).
+        """
+        if await self._jobs.available():
+            page = await self._jobs.list(
+                status=["completed", "failed", "cancelled"],
+                sort_by="created",
+                sort_order="asc",
+                limit=1,
+            )
+            priority = page.jobs[0].priority if page.jobs else None
+            return None if priority is None else float(priority)
+        records = await self._history.list(max_items=1, offset=0)
+        oldest = next(iter(records.values()), None)
+        return float(oldest.prompt.number) if isinstance(oldest, HistoryEntry) else None
 
     async def lookup(self, prompt_id: str) -> JobSnapshot | None:
         """What the server says about one prompt; ``None`` if it is in neither queue nor history."""

@@ -10,6 +10,9 @@ Connection`, the jobs in flight and the background tasks. It implements
   its check interval, the jobs are looked up over HTTP. One read of the queue covers every job
   still queued or running; only the others are looked up one by one. The interval adapts: it
   doubles while a job stays alive and silent, and resets when the job speaks;
+* a job found nowhere on consecutive checks ends lost, or **expired** when the oldest record the
+  server keeps was queued after it (its record was pruned: one bounded read, never the whole
+  history);
 * **self-healing of an orphaned socket** (protocol doc §3.1): when HTTP shows that a job ended
   although the open socket never said so, the socket is replaced;
 * clean shutdown: :meth:`aclose` optionally drains, then leaves no task, socket or registration.
@@ -130,6 +133,10 @@ class SessionBackend(JobBackend, Protocol):
 
     async def in_flight(self) -> dict[str, str] | None:
         """Every queued or running prompt id → ``pending``/``running``; ``None`` if unknowable."""
+        ...
+
+    async def oldest_kept(self) -> float | None:
+        """The queue number of the oldest finished prompt still on record; ``None`` if unknown."""
         ...
 
 
@@ -468,6 +475,7 @@ class LiveSession:
             found = await asyncio.gather(*(look_up(job) for job in others))
             answers: dict[str, JobSnapshot | ComfyError | None] = dict(known)
             answers.update(zip((job.prompt_id for job in others), found, strict=True))
+            oldest = await self._oldest_kept_if_needed(pending, answers)
             settled_silently = 0
             for job in pending:
                 answer = answers[job.prompt_id]
@@ -475,16 +483,51 @@ class LiveSession:
                     logger.info("could not look up %s: %s", job.prompt_id, answer)
                     continue
                 attached = job.prompt_id in self._attached
-                job._reconcile(answer, source=source, lost_after=policy.lost_after)
+                # Found nowhere, and the server's history has moved past it: its record was
+                # pruned (or it expired), which is not the same as a prompt that never ran.
+                expired = (
+                    oldest is not None
+                    and not attached
+                    and job.number is not None
+                    and oldest > job.number
+                )
+                job._reconcile(answer, source=source, lost_after=policy.lost_after, expired=expired)
                 self._back_off(job)
                 if job.done() and answer is not None and answer.terminal and not attached:
                     settled_silently += 1
             if settled_silently and was_open and source == "silent job":
                 self._suspect_orphaned_socket(settled_silently)
 
+    async def _oldest_kept_if_needed(
+        self, jobs: list[Job], answers: Mapping[str, JobSnapshot | ComfyError | None]
+    ) -> float | None:
+        """The server's oldest record, read once, only when a job is about to end as lost."""
+        lost_after = self._options.reconcile.lost_after
+        ending = [
+            job
+            for job in jobs
+            if answers[job.prompt_id] is None
+            and job.prompt_id not in self._attached
+            and job.number is not None
+            and job._missed_checks + 1 >= lost_after
+        ]
+        if not ending:
+            return None
+        try:
+            return await self._backend.oldest_kept()
+        except ComfyError as error:
+            logger.info("could not read the oldest history record: %s", error)
+            return None
+
     def _back_off(self, job: Job) -> None:
         policy = self._options.reconcile
         interval, _ = self._checks.get(job.prompt_id, (policy.silent_after, 0.0))
+        if job._missed_checks and job.prompt_id not in self._followed:
+            # Found nowhere: confirm soon instead of backing off, so it ends within an interval.
+            self._checks[job.prompt_id] = (policy.silent_after, self._clock() + policy.silent_after)
+            if job.prompt_id in self._jobs:
+                self._schedule_check(job.prompt_id, job)
+            return
         if job.prompt_id in self._followed:
             first, most = _follow_pace(policy)
             interval = min(max(interval * 1.5, first), most)
@@ -496,9 +539,15 @@ class LiveSession:
 
     def _suspect_orphaned_socket(self, count: int) -> None:
         # The socket is open but missed the end of jobs: the server may have dropped its sid
-        # (protocol doc §3.1). A new socket fixes that; at most once per silent interval.
+        # (protocol doc §3.1). A new socket fixes that; at most once per silent interval. An
+        # orphaned socket hears nothing at all: one still delivering frames is only behind the
+        # server (a heavy stream), and replacing it would throw away what it is delivering.
         now = self._clock()
-        if now - self._last_reopen < self._options.reconcile.silent_after:
+        silent_after = self._options.reconcile.silent_after
+        if now - self._last_reopen < silent_after:
+            return
+        if now - self.connection.last_frame_at < silent_after:
+            logger.info("%d job(s) ended ahead of their events; the socket is behind", count)
             return
         self._last_reopen = now
         logger.warning("%d job(s) ended without a word on the open socket: replacing it", count)

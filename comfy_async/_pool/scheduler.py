@@ -313,11 +313,11 @@ class Scheduler:
             return
         if entry.idempotent:
             await keep_one_entry(member.client.queue, member.client._live, job)
-        if job._cancel_requested and not job.done():
-            # cancelled while the POST was in flight: make sure it does not run
+        if job._cancel_requested:
+            # cancelled (or timed out) while the POST was in flight: make sure it does not run
             with contextlib.suppress(ComfyError):
                 await member.client._live.backend.cancel(job.prompt_id, running=False)
-            job._settle(JobCancelled(job.prompt_id))
+            job._settle(JobCancelled(job.prompt_id))  # no-op if it has its outcome already
 
     # ------------------------------------------------------------------ endings
 

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, cast
+from urllib.parse import urlsplit
 
 from comfy_async._graph.json_values import dumps
 from comfy_async._live.batch import BatchOutcome, run_batch
@@ -35,11 +36,13 @@ from comfy_async.errors import (
     PromptValidationError,
 )
 from comfy_async.events import PreviewImage
+from comfy_async.pool import ComfyPool
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Iterator, Mapping
     from pathlib import Path
 
+    from comfy_async._transport.rest.files import Files
     from comfy_async.cli.edits import SeedChoice
     from comfy_async.cli.output import Output
     from comfy_async.cli.progress import ProgressView
@@ -47,7 +50,7 @@ if TYPE_CHECKING:
     from comfy_async.job import Job, JobResult
     from comfy_async.workflow import Workflow
 
-__all__ = ["CANCEL_GRACE", "RunPlan", "RunReport", "execute", "status_of"]
+__all__ = ["CANCEL_GRACE", "RunPlan", "RunReport", "execute", "server_folder", "status_of"]
 
 CANCEL_GRACE = 10.0
 """Seconds Ctrl-C waits for the server to confirm the cancellation of the run's jobs."""
@@ -102,6 +105,8 @@ class RunReport:
     """Preview frames not saved because writing them fell behind the server (the oldest go)."""
     duration: float | None = None
     error: ComfyError | None = None
+    server: str | None = None
+    """The server that ran it (with several servers: the pool's choice)."""
 
     def to_json(self) -> dict[str, object]:
         """The report as one JSON object (the error as its type, message and node)."""
@@ -116,6 +121,7 @@ class RunReport:
             "previews": len(self.previews),
             "previews_dropped": self.previews_dropped,
             "duration": self.duration,
+            "server": self.server,
             "error": None,
         }
         if self.error is not None:
@@ -157,8 +163,11 @@ def status_of(error: ComfyError) -> str:
 class _Run:
     """The state of one :func:`execute` call: its jobs, their followers and their previews."""
 
-    def __init__(self, client: ComfyClient, plan: RunPlan, view: ProgressView) -> None:
+    def __init__(self, client: ComfyClient | ComfyPool, plan: RunPlan, view: ProgressView) -> None:
         self.client = client
+        clients = client.servers if isinstance(client, ComfyPool) else (client,)
+        self.fleet = len(clients) > 1
+        self.by_server = {member.base_url.rstrip("/"): member for member in clients}
         self.plan = plan
         self.view = view
         self.jobs: dict[int, Job] = {}
@@ -203,6 +212,7 @@ class _Run:
             await follower
         job = self.jobs.pop(index, None)  # a batch of thousands keeps no finished job
         report = RunReport(index, outcome.prompt_id, "success", seeds=self.seeds.pop(index, {}))
+        report.server = job.server if job is not None else None
         report.previews = self.previews.pop(index, [])
         report.previews_dropped = job.stats.dropped_previews if job is not None else 0
         try:
@@ -210,7 +220,7 @@ class _Run:
             report.duration = result.duration
             report.texts = result.texts
             if self.plan.output_dir is not None:
-                await self.save_outputs(result, report)
+                await self.save_outputs(result, report, self.files_of(job))
         except ComfyError as error:
             report.status, report.error = status_of(error), error
             if isinstance(error, JobTimeout) and job is not None:
@@ -220,7 +230,13 @@ class _Run:
                     await job.cancel()
         return report
 
-    async def save_outputs(self, result: JobResult, report: RunReport) -> None:
+    def files_of(self, job: Job | None) -> Files:
+        """The files of the server that ran ``job``."""
+        server = job.server if job is not None else None
+        client = self.by_server.get(server or "") or next(iter(self.by_server.values()))
+        return client.files
+
+    async def save_outputs(self, result: JobResult, report: RunReport, files: Files) -> None:
         """Download the output files; a name already taken is kept, not overwritten.
 
         A re-run that the server answers from its cache hands out the same files again, so an
@@ -228,15 +244,19 @@ class _Run:
         """
         folder = self.plan.output_dir
         assert folder is not None
+        if self.fleet and report.server:
+            # each server numbers its files on its own: one folder per server, no collisions
+            folder = folder / server_folder(report.server)
         outputs = [file for file in result.files if file.type == "output"]
         fresh, kept = await split_existing(outputs, folder, overwrite=self.plan.overwrite)
         report.kept.extend(kept)
-        report.files = await self.client.files.save(fresh, folder, overwrite=self.plan.overwrite)
+        report.files = await files.save(fresh, folder, overwrite=self.plan.overwrite)
 
     def announce(self, report: RunReport, out: Output) -> None:
         key = report.prompt_id or f"#{report.index + 1}"
         if report.error is None:
-            self.view.finish(key, ok=True, message=_success_message(report))
+            where = f" on {report.server}" if self.fleet and report.server else ""
+            self.view.finish(key, ok=True, message=_success_message(report) + where)
         else:
             self.view.finish(key, ok=False, message=report.status)
             for line in describe(report.error, verbose=out.verbose > 0, secrets=out.secrets):
@@ -267,6 +287,14 @@ class _Run:
             self.view.finish(job.prompt_id, ok=False, message=status)
 
 
+def server_folder(server: str) -> str:
+    """A folder name for a server's outputs: its host and port (``gpu1_8188``)."""
+    url = urlsplit(server)
+    name = f"{url.hostname or 'server'}_{url.port}" if url.port else (url.hostname or "server")
+    path = url.path.strip("/").replace("/", "_")
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in f"{name}_{path}".strip("_"))
+
+
 def _success_message(report: RunReport) -> str:
     parts = ["done"]
     if report.duration is not None:
@@ -283,9 +311,9 @@ def _success_message(report: RunReport) -> str:
 
 
 async def execute(
-    client: ComfyClient, plan: RunPlan, out: Output
+    client: ComfyClient | ComfyPool, plan: RunPlan, out: Output
 ) -> tuple[ExitCode, list[RunReport]]:
-    """Run every workflow of ``plan``; return the exit code and one report per run."""
+    """Run every workflow of ``plan`` on a server or a pool; the exit code and the reports."""
     total = plan.count
     view = open_view(out, batch_total=total if total > 1 else None)
     run = _Run(client, plan, view)

@@ -19,12 +19,13 @@ from comfy_async.cli import (
     info,
     jobs,
     manager_commands,
+    pool_command,
     queue_commands,
     run,
     watch,
     workflows,
 )
-from comfy_async.cli.session import ENV_CLOUD_KEY, ENV_URL, add_server_options
+from comfy_async.cli.session import ENV_CLOUD_KEY, ENV_URL, ENV_URLS, add_server_options
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -34,6 +35,7 @@ __all__ = ["COMMAND_MODULES", "add_output_options", "build_parser"]
 COMMAND_MODULES: Final[tuple[ModuleType, ...]] = (
     run,
     watch,
+    pool_command,
     queue_commands,
     jobs,
     info,
@@ -57,7 +59,8 @@ getting started:
   comfy-async --url http://gpu-box:8188 queue
   comfy-async COMMAND --help                # options and examples of one command
 
-server selection: --url, else ${ENV_URL}, else http://127.0.0.1:8188; --cloud uses Comfy Cloud
+server selection: --url, else ${ENV_URLS} or ${ENV_URL}, else http://127.0.0.1:8188 (several
+--url make a pool for run and pool); --cloud uses Comfy Cloud
 with the API key in ${ENV_CLOUD_KEY} (keys are read from the environment, never from the
 command line). Global options can be given before or after the command.
 

@@ -10,12 +10,13 @@ per line (or one JSON object per run with ``--json``); progress and messages go 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from comfy_async.cli.edits import apply_uploads, apply_values
 from comfy_async.cli.execution import RunPlan, execute
-from comfy_async.cli.failures import ExitCode
+from comfy_async.cli.failures import ExitCode, UsageError
 from comfy_async.cli.registry import add_command
 from comfy_async.cli.workflows import (
     add_edit_options,
@@ -24,6 +25,8 @@ from comfy_async.cli.workflows import (
     read_workflow,
     refuse,
 )
+from comfy_async.errors import ConnectError
+from comfy_async.pool import ComfyPool
 from comfy_async.workflow import is_ui_format
 
 if TYPE_CHECKING:
@@ -43,9 +46,12 @@ examples:
   comfy-async run img2img_api.json --upload "Load Image.image=cat.png" --previews previews/
   comfy-async run txt2img_api.json --count 20 --concurrency 4 --seed random --json
   comfy-async --cloud run txt2img_api.json          # key in $COMFY_CLOUD_API_KEY
+  comfy-async --url http://gpu1:8188 --url http://gpu2:8188 run txt2img_api.json --count 40
 
 NODE is a node id, a title or a class type (when only one node has it). Saved files are printed
-on stdout, one per line; progress goes to stderr. Ctrl-C cancels the run's jobs on the server.
+on stdout, one per line; progress goes to stderr. With several servers each one's outputs go to
+a subfolder named after it (OUT_DIR/gpu1_8188/), since each server numbers its files alone.
+Ctrl-C cancels the run's jobs on the server.
 Exit codes: 0 done, 1 a job failed, 2 usage, 3 refused by validation, 4 server unreachable,
 130 interrupted.
 """
@@ -88,7 +94,7 @@ async def prepare_plan(ctx: Context, client: ComfyClient) -> RunPlan | ExitCode:
         previews_dir=Path(args.previews) if args.previews else None,
         overwrite=args.overwrite,
         timeout=args.timeout,
-        concurrency=args.concurrency,
+        concurrency=args.concurrency or DEFAULT_CONCURRENCY,
         preview_method="auto" if args.previews else None,
     )
     first, seeds = plan.instance(0)
@@ -104,14 +110,34 @@ async def prepare_plan(ctx: Context, client: ComfyClient) -> RunPlan | ExitCode:
 
 
 async def run_command(ctx: Context) -> ExitCode:
-    """``comfy-async run``: run a workflow file with live progress; save what it produces."""
-    client = ctx.client()
-    await client.connect()  # fail fast on an unreachable server or refused credentials
-    plan = await prepare_plan(ctx, client)
-    if isinstance(plan, ExitCode):
-        return plan
-    code, _ = await execute(client, plan, ctx.out)
-    return code
+    """``comfy-async run``: run a workflow file with live progress; save what it produces.
+
+    With several servers the runs go through a pool: each to a server that can run it and has
+    room, moved if that server fails.
+    """
+    clients = ctx.clients()
+    if len(clients) == 1:
+        client = clients[0]
+        await client.connect()  # fail fast on an unreachable server or refused credentials
+        plan = await prepare_plan(ctx, client)
+        if isinstance(plan, ExitCode):
+            return plan
+        code, _ = await execute(client, plan, ctx.out)
+        return code
+    if ctx.args.uploads:
+        raise UsageError("--upload needs one server: the file would be on that server only")
+    async with ComfyPool(clients) as pool:
+        stats = pool.stats()
+        up = [client for client in clients if stats[client.base_url.rstrip("/")].health == "up"]
+        if not up:
+            raise ConnectError(f"none of the {len(clients)} servers answers")
+        plan = await prepare_plan(ctx, up[0])
+        if isinstance(plan, ExitCode):
+            return plan
+        if ctx.args.concurrency is None:  # keep every server busy: two jobs each
+            plan = dataclasses.replace(plan, concurrency=DEFAULT_CONCURRENCY * len(clients))
+        code, _ = await execute(pool, plan, ctx.out)
+        return code
 
 
 def register(subparsers: SubParsers, parents: list[argparse.ArgumentParser]) -> None:
@@ -152,9 +178,8 @@ def register(subparsers: SubParsers, parents: list[argparse.ArgumentParser]) -> 
     parser.add_argument(
         "--concurrency",
         type=_positive,
-        default=DEFAULT_CONCURRENCY,
         metavar="K",
-        help=f"jobs of a batch queued at once (default: {DEFAULT_CONCURRENCY})",
+        help=f"jobs of a batch queued at once (default: {DEFAULT_CONCURRENCY} per server)",
     )
     parser.add_argument(
         "--validate",

@@ -1,6 +1,9 @@
 """Which server a command talks to, with which credentials, and the node catalogue it uses.
 
-Server selection, in order: ``--url``, else ``$COMFY_URL``, else ``http://127.0.0.1:8188``;
+Server selection, in order: ``--url``, else ``$COMFY_URLS`` (comma-separated), else
+``$COMFY_URL``, else ``http://127.0.0.1:8188``. Several servers (``--url`` given several times)
+make a fleet: ``run`` and ``pool`` use a :class:`~comfy_async.pool.ComfyPool` over them, the
+commands about one server's state refuse them;
 ``--cloud`` talks to Comfy Cloud (``--url`` still wins) with the key read from
 ``$COMFY_CLOUD_API_KEY`` or from the variable ``--api-key-env`` names. Keys and tokens are read
 from the environment only, never from the command line (which shell history and ``ps`` keep).
@@ -12,7 +15,7 @@ on first need, and closes it at the end; it also loads the catalogue from the se
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Final
 
 import msgspec
@@ -32,6 +35,7 @@ __all__ = [
     "CLI_OPTIONS",
     "ENV_CLOUD_KEY",
     "ENV_URL",
+    "ENV_URLS",
     "Context",
     "ServerChoice",
     "add_server_options",
@@ -40,6 +44,8 @@ __all__ = [
 
 ENV_URL: Final = "COMFY_URL"
 """The environment variable naming the server when ``--url`` is not given."""
+ENV_URLS: Final = "COMFY_URLS"
+"""The environment variable naming several servers (comma-separated) when ``--url`` is not given."""
 ENV_CLOUD_KEY: Final = "COMFY_CLOUD_API_KEY"
 """The environment variable holding the Comfy Cloud API key (``--cloud``)."""
 CLI_OPTIONS: Final = ClientOptions(limits=StreamLimits(job_previews=256))
@@ -55,8 +61,12 @@ def add_server_options(parser: argparse.ArgumentParser, *, default: object = Non
     group = parser.add_argument_group("server")
     group.add_argument(
         "--url",
+        action="append",
         default=default,
-        help=f"the ComfyUI server (default: ${ENV_URL}, else http://127.0.0.1:8188)",
+        help=(
+            f"the ComfyUI server (default: ${ENV_URLS} or ${ENV_URL}, else "
+            "http://127.0.0.1:8188); several --url make a pool (run, pool)"
+        ),
     )
     group.add_argument(
         "--cloud",
@@ -96,12 +106,21 @@ class ServerChoice:
     """The server of an invocation and the credentials to send it."""
 
     url: str | None
-    """The base URL (``None``: Comfy Cloud's own)."""
+    """The base URL (``None``: Comfy Cloud's own); the first of ``urls``."""
     cloud: bool = False
     api_key: str | None = None
     bearer_token: str | None = None
     basic_auth: tuple[str, str] | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    urls: tuple[str, ...] = ()
+    """Every server given (more than one: a pool)."""
+
+    @property
+    def fleet(self) -> list[ServerChoice]:
+        """One choice per server given, with the same credentials."""
+        if len(self.urls) < 2:
+            return [self]
+        return [replace(self, url=url, urls=(url,)) for url in self.urls]
 
     @property
     def secrets(self) -> list[str]:
@@ -164,7 +183,19 @@ def server_choice(args: argparse.Namespace, environ: Mapping[str, str]) -> Serve
         if not sep:
             raise UsageError(f"${args.basic_auth_env} must hold 'login:password'")
         basic = (login, password)
-    url = getattr(args, "url", None)
+    given = getattr(args, "url", None)
+    urls: tuple[str, ...]
+    if isinstance(given, list) and given:
+        urls = tuple(given)
+    elif isinstance(given, str):
+        urls = (given,)
+    elif environ.get(ENV_URLS):
+        urls = tuple(part.strip() for part in environ[ENV_URLS].split(",") if part.strip())
+    else:
+        urls = ()
+    if len(set(urls)) != len(urls):
+        raise UsageError(f"a server is given twice: {', '.join(urls)}")
+    url = urls[0] if urls else None
     if getattr(args, "cloud", False):
         name = getattr(args, "api_key_env", None) or ENV_CLOUD_KEY
         key = environ.get(name, "")
@@ -175,12 +206,13 @@ def server_choice(args: argparse.Namespace, environ: Mapping[str, str]) -> Serve
             )
         if bearer or basic:
             raise UsageError("--cloud authenticates with the API key; drop the proxy auth options")
-        return ServerChoice(url, cloud=True, api_key=key, headers=headers)
+        return ServerChoice(url, cloud=True, api_key=key, headers=headers, urls=urls)
     return ServerChoice(
         url or environ.get(ENV_URL) or None,
         bearer_token=bearer,
         basic_auth=basic,
         headers=headers,
+        urls=urls,
     )
 
 
@@ -205,10 +237,24 @@ class Context:
     def client(
         self, choice: ServerChoice | None = None, *, options: ClientOptions = CLI_OPTIONS
     ) -> ComfyClient:
-        """A session with the selected server (or ``choice``), closed by :meth:`aclose`."""
+        """A session with the selected server (or ``choice``), closed by :meth:`aclose`.
+
+        Raises:
+            UsageError: several servers were given to a command about one server.
+
+        """
+        if choice is None and len(self.server.urls) > 1:
+            raise UsageError(
+                "this command talks to one server: give one --url "
+                "(several make a pool, for 'run' and 'pool')"
+            )
         client = (choice or self.server).client(options)
         self._clients.append(client)
         return client
+
+    def clients(self, *, options: ClientOptions = CLI_OPTIONS) -> list[ComfyClient]:
+        """A session with each server given (one, or a fleet), closed by :meth:`aclose`."""
+        return [self.client(choice, options=options) for choice in self.server.fleet]
 
     async def catalogue(self, object_info: str | None, client: ComfyClient | None) -> Catalogue:
         """The node catalogue: from the ``object_info`` file if given, else from the server.

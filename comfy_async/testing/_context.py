@@ -49,6 +49,8 @@ class ServerContext:
     behaviours: BehaviourRegistry
     prompt_posts: list[PromptRecord]
     request_counts: Counter[str]
+    cancel_requests: list[str] = field(default_factory=list)
+    history_listings: list[dict[str, str]] = field(default_factory=list)
     models: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     user: str = "default"
     logs: list[dict[str, str]] = field(default_factory=list)

@@ -361,20 +361,34 @@ class Executor:
                 raise self._interrupted(run, node_id, class_type)
             now = loop.time()
             changed = (step - last_value) / behaviour.steps >= 0.005
+            with_preview = preview if step % behaviour.preview_every == 0 else None
             if not (
                 step in {1, behaviour.steps}
-                or preview is not None
+                or with_preview is not None
                 or (now - last_sent >= throttle and changed)
             ):
                 continue
             last_sent, last_value = now, step
             self._state(run, node_id, step, behaviour.steps, "running")
-            self._step(run, node_id, step, behaviour.steps, preview)
+            self._step(
+                run, node_id, step, behaviour.steps, with_preview, size=behaviour.preview_size
+            )
 
-    def _step(self, run: _Run, node_id: str, value: int, max_: int, preview: str | None) -> None:
+    def _step(
+        self,
+        run: _Run,
+        node_id: str,
+        value: int,
+        max_: int,
+        preview: str | None,
+        *,
+        size: int | None = None,
+    ) -> None:
         """One progress update in the recorded order (§3.3)."""
         progress = {"value": value, "max": max_, "prompt_id": run.item.prompt_id, "node": node_id}
         image = (PREVIEW_JPEG if preview == "image/jpeg" else _PNG_PREVIEW) if preview else b""
+        if image and size is not None and size > len(image):
+            image += bytes(size - len(image))
         if preview and run.has_client:
             meta = {
                 "node_id": node_id,

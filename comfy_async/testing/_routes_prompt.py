@@ -162,6 +162,7 @@ def prompt_routes(ctx: ServerContext, record: type[PromptRecord]) -> list[RouteS
             if body.get("clear"):
                 cancelled(ctx.queue.clear())
             if isinstance(body.get("delete"), list):
+                ctx.cancel_requests.extend(str(i) for i in body["delete"])
                 cancelled(ctx.queue.delete([str(i) for i in body["delete"]]))
         return empty()
 
@@ -176,12 +177,14 @@ def prompt_routes(ctx: ServerContext, record: type[PromptRecord]) -> list[RouteS
             if first is not None:
                 ctx.executor.interrupt(first.prompt_id)
         elif prompt_id:
+            ctx.cancel_requests.append(str(prompt_id))
             ctx.executor.interrupt(str(prompt_id))  # a no-op unless it is the running one
         else:
             ctx.executor.interrupt(None)
         return empty()
 
     async def get_history(request: web.Request) -> web.Response:
+        ctx.history_listings.append(dict(request.query))
         max_items = request.query.get("max_items")
         offset = request.query.get("offset")
         try:
@@ -270,6 +273,7 @@ def prompt_routes(ctx: ServerContext, record: type[PromptRecord]) -> list[RouteS
         return json_response({"id": job["id"], "status": RAW_STATES[str(job["status"])]})
 
     def cancel_one(job_id: str) -> bool:
+        ctx.cancel_requests.append(job_id)
         if ctx.queue.find_running(job_id) is not None:
             return ctx.executor.interrupt(job_id)
         removed = ctx.queue.delete({job_id})

@@ -53,7 +53,10 @@ class NodeBehaviour:
         duration: seconds the node takes (before ``time_scale``); with ``steps`` it is spread
             evenly over the steps.
         steps: progress steps to report (``0``: no ``progress`` events).
-        preview: image type sent with every progress step, or ``None``.
+        preview: image type sent with the progress steps, or ``None``.
+        preview_every: a preview goes with every n-th step only (the others send progress alone,
+            throttled like any progress).
+        preview_size: pad each preview to this many bytes (a large sampler preview).
         sampler_preview: the preview is sent only when the prompt's ``extra_data.preview_method``
             enables previews (samplers; previews are off by default on a real server).
         text: a TEXT frame (binary type 3) the node broadcasts after its steps.
@@ -69,6 +72,8 @@ class NodeBehaviour:
     duration: float = 0.0
     steps: int = 0
     preview: PreviewFormat | None = None
+    preview_every: int = 1
+    preview_size: int | None = None
     sampler_preview: bool = False
     text: str | None = None
     output: OutputKind = "none"
@@ -76,6 +81,10 @@ class NodeBehaviour:
     error: str | None = None
     exception_type: str = "ValueError"
     block: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.preview_every < 1:
+            raise ValueError(f"preview_every must be at least 1, got {self.preview_every!r}")
 
     def with_duration(self, duration: float) -> NodeBehaviour:
         """A copy that takes ``duration`` seconds."""

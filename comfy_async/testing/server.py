@@ -312,6 +312,11 @@ class FakeComfyServer:
         self.request_counts: Counter[str] = Counter()
         #: Every ``POST /prompt`` received, in order (accepted or not).
         self.prompt_posts: list[PromptRecord] = []
+        #: Every prompt id a targeted cancel named, in order: the jobs cancel routes (one or a
+        #: batch), a queue ``delete`` and an interrupt naming a ``prompt_id``.
+        self.cancel_requests: list[str] = []
+        #: The query of every ``GET /history`` listing (``{}`` for the whole, unbounded history).
+        self.history_listings: list[dict[str, str]] = []
         #: Every prompt that ended here, in order, across restarts: ``(prompt_id, outcome)``
         #: with outcome ``"success"``, ``"error"`` or ``"interrupted"`` (a pool test checks
         #: that no prompt ran to success twice, on one server or on several).
@@ -596,6 +601,8 @@ class FakeComfyServer:
             validator=self._validator,
             behaviours=self.behaviours,
             prompt_posts=self.prompt_posts,
+            cancel_requests=self.cancel_requests,
+            history_listings=self.history_listings,
             request_counts=self.request_counts,
             models=self.models,
         )

@@ -50,7 +50,7 @@ class Outcome:
 
 @pytest.fixture(autouse=True)
 def _plain_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("COMFY_URL", "COMFY_CLOUD_API_KEY", "NO_COLOR", "TERM"):
+    for name in ("COMFY_URL", "COMFY_URLS", "COMFY_CLOUD_API_KEY", "NO_COLOR", "TERM"):
         monkeypatch.delenv(name, raising=False)
 
 

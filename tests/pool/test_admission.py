@@ -134,3 +134,15 @@ async def test_held_jobs_survive_a_server_outage() -> None:
     assert len(results) == 12
     done = [prompt_id for prompt_id, outcome in server.finished if outcome == "success"]
     assert sorted(done) == sorted(job.prompt_id for job in jobs)  # each exactly once
+
+
+async def test_in_flight_counts_the_held_jobs_too() -> None:
+    async with FakeComfyServer(node_durations={"KSampler": 1.0}) as server:
+        policy = AdmissionPolicy(max_queue=1)
+        async with ComfyClient(server.url, options=FAST, admission=policy) as comfy:
+            jobs = [await comfy.submit(txt2img(n), tenant="u") for n in range(4)]
+            assert set(comfy.in_flight) == {job.prompt_id for job in jobs}
+            for job in jobs:
+                await job.cancel()
+            await asyncio.gather(*(job.wait() for job in jobs))
+            assert not comfy.in_flight

@@ -91,3 +91,18 @@ async def test_submit_or_attach_finds_an_item_on_whichever_server_ran_it() -> No
     assert sum(server.posts_for(prompt_id) for server in servers) == 1
     assert second.files == first.files
     assert again.server == job.server
+
+
+async def test_a_job_whose_deadline_passes_during_its_submission_never_runs() -> None:
+    from comfy_async.errors import JobTimeout
+
+    async with fake_fleet({}, node_durations={"KSampler": 1.0}) as (server,):
+        server.faults.delay_route("POST", "/prompt", 0.5)  # the POST reaches the queue late
+        async with ComfyPool([server.url], options=FAST) as pool:
+            job = await pool.submit(txt2img(5), timeout=0.2)
+            with pytest.raises(JobTimeout):
+                await job.result()
+            await asyncio.sleep(0.6)  # the POST lands, and is withdrawn
+            await server.wait_idle()
+    assert server.posts_for(job.prompt_id) == 1
+    assert (job.prompt_id, "success") not in server.finished

@@ -66,3 +66,23 @@ def blocked(message: str = "blocked by probe") -> dict[str, dict[str, object]]:
         "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": "b"}},
         "4": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "ok"}},
     }
+
+
+def two_outputs(*, delay: float) -> dict[str, dict[str, object]]:
+    """A sleeper whose image is saved at once, then a second stage of 3 steps saved at the end."""
+    graph = sleeper(steps=1)
+    graph["4"] = {
+        "class_type": "ProbeSleepProgress",
+        "inputs": {
+            "image": ["2", 0],
+            "steps": 3,
+            "delay": delay,
+            "preview_format": "none",
+            "text": "",
+        },
+    }
+    graph["5"] = {
+        "class_type": "SaveImage",
+        "inputs": {"images": ["4", 0], "filename_prefix": "late"},
+    }
+    return graph

@@ -94,6 +94,49 @@ def test_full_stream_coalesces_progress_and_keeps_lifecycle() -> None:
     assert stream.stats.coalesced == 99 + 99 + 49
 
 
+def test_an_overflowed_stream_nobody_read_keeps_what_a_late_reader_needs() -> None:
+    stream = JobStream(StreamLimits(job_events=8, job_previews=4))
+    stream.put(ExecutionStart(prompt_id=P))
+    stream.put(Executing(node="5", prompt_id=P))
+    for value in range(1, 51):
+        stream.put(progress(value))
+        stream.put(ProgressState(prompt_id=P))
+        stream.put(preview(value))
+    stream.put(Executed(node="5", prompt_id=P, output={"images": []}))
+    stream.put(ExecutionSuccess(prompt_id=P))
+    coalesced, dropped = stream.stats.coalesced, stream.stats.dropped_previews
+    stream.close()  # its job ended: nobody ever read it
+    events = drain(stream)
+    kinds = [type(e).__name__ for e in events]
+    assert kinds == [
+        "ExecutionStart",
+        "Executing",
+        "Progress",
+        "ProgressState",
+        "PreviewImage",
+        "Executed",
+        "ExecutionSuccess",
+    ]
+    assert [e.value for e in events if isinstance(e, Progress)] == [50]
+    assert [bytes(e.image)[0] for e in events if isinstance(e, PreviewImage)] == [50]
+    assert stream.stats.dropped_previews == dropped + 3
+    assert stream.stats.coalesced > coalesced
+
+
+def test_a_stream_that_was_read_or_never_overflowed_keeps_everything_when_closed() -> None:
+    read = JobStream(StreamLimits(job_events=2, job_previews=1))
+    read.put(ExecutionStart(prompt_id=P))
+    assert read.get_nowait() is not None  # a consumer is there
+    quiet = JobStream(StreamLimits())
+    for stream in (read, quiet):
+        for value in range(1, 4):
+            stream.put(progress(value))
+            stream.put(preview(value))
+        stream.close()
+    assert len([e for e in drain(quiet) if isinstance(e, PreviewImage)]) == 3
+    assert len([e for e in drain(read) if isinstance(e, Progress)]) >= 2
+
+
 def test_coalescing_never_crosses_a_lifecycle_event() -> None:
     stream = JobStream(StreamLimits(job_events=2))
     stream.put(progress(1))

@@ -83,6 +83,9 @@ class Backend:
     async def in_flight(self) -> dict[str, str] | None:
         return dict(self.queue)
 
+    async def oldest_kept(self) -> float | None:
+        return None
+
     async def lookup(self, prompt_id: str) -> JobSnapshot | None:
         self.lookups += 1
         if prompt_id in self.queue:
@@ -208,6 +211,28 @@ async def test_a_silent_job_is_settled_over_http_and_the_socket_replaced(session
     await asyncio.wait_for(live.connection.wait_for_state(ConnectionState.RECONNECTING), 1)
     await asyncio.wait_for(live.connection.wait_for_state(ConnectionState.OPEN), 1)
     assert len(script.sockets) == 2
+
+
+async def test_a_socket_still_delivering_frames_is_not_replaced(session) -> None:
+    live, backend, script = session
+    job = await live.submit(GRAPH)
+    backend.queue.pop(job.prompt_id)
+    backend.answers[job.prompt_id] = JobSnapshot(status="success")
+
+    async def keep_talking() -> None:  # other traffic: the socket is behind, not orphaned
+        while True:
+            await send_event(script, "status", {"status": {}})
+            await asyncio.sleep(UNIT)
+
+    talker = asyncio.create_task(keep_talking())
+    try:
+        result = await asyncio.wait_for(job.result(), 20 * UNIT)
+        await asyncio.sleep(5 * UNIT)
+    finally:
+        talker.cancel()
+    assert result.reconciled
+    assert len(script.sockets) == 1
+    assert live.connection.state is ConnectionState.OPEN
 
 
 async def test_alive_silent_jobs_are_checked_ever_less_often(session) -> None:

@@ -8,10 +8,8 @@ figures (time, memory, counts) with the ``figures`` fixture; they are printed af
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 import tracemalloc
-from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
@@ -19,19 +17,13 @@ import pytest
 from comfy_async import ComfyClient
 from comfy_async._live.connection import ConnectionState
 from comfy_async.config import (
-    Backoff,
-    ClientOptions,
-    HeartbeatPolicy,
     ReconcilePolicy,
-    ReconnectPolicy,
     StreamLimits,
-    Timeouts,
 )
 from comfy_async.errors import (
     AuthenticationError,
     ExecutionError,
     JobCancelled,
-    JobError,
     JobInterrupted,
     JobLost,
 )
@@ -54,44 +46,8 @@ from comfy_async.testing import (
     unknown_binary_frame,
     unknown_text_frame,
 )
+from tests.session.conftest import UNIT, assert_clean, options, outcome
 from tests.session.graphs import blocked, failing, sleeper
-
-UNIT = float(os.environ.get("COMFY_ASYNC_TEST_UNIT", "0.1"))
-
-
-def options(**changes: object) -> ClientOptions:
-    """Client options scaled to UNIT: quick heartbeats, reconnects and silent-job checks."""
-    base = ClientOptions(
-        timeouts=Timeouts(connect=20 * UNIT, read=100 * UNIT),
-        reconnect=ReconnectPolicy(backoff=Backoff(initial=UNIT / 10, maximum=UNIT, jitter=0.5)),
-        heartbeat=HeartbeatPolicy(interval=5 * UNIT),
-        reconcile=ReconcilePolicy(silent_after=5 * UNIT, max_silent_after=20 * UNIT),
-    )
-    return base.replace(**changes)
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[FakeComfyServer]:
-    async with FakeComfyServer(time_scale=1.0) as fake:
-        yield fake
-
-
-async def outcome(job: Job, limit: float) -> JobResult | JobError:
-    try:
-        return await asyncio.wait_for(job.result(), limit)
-    except JobError as error:
-        return error
-
-
-def assert_clean(comfy: ComfyClient) -> None:
-    """Nothing of the session is left: no task, no registration, no socket."""
-    live = comfy._live
-    assert len(live.tasks) == 0
-    assert live.dispatcher.registered == 0
-    assert live.connection.state is ConnectionState.CLOSED
-    leftover = [t for t in asyncio.all_tasks() if t.get_name().startswith("comfy_async")]
-    assert leftover == []
-
 
 # --------------------------------------------------------------------------- 1
 
