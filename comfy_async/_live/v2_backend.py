@@ -26,8 +26,9 @@ import asyncio
 import contextlib
 import mimetypes
 import uuid
+from collections import OrderedDict
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 import aiohttp
 import msgspec
@@ -77,6 +78,9 @@ if TYPE_CHECKING:
 
 __all__ = ["ApiV2Session"]
 
+_FILE_LINKS: Final = 10_000
+"""How many settled files' content links a session keeps for saving results."""
+
 
 def _blake3_of(source: bytes | Path) -> str:
     """``blake3:<hex>`` of bytes or of a file read in chunks (run off the event loop)."""
@@ -115,6 +119,9 @@ class ApiV2Session:
         self._links: dict[str, V2Job] = {}
         self._translators: dict[str, V2Translator] = {}
         self._keys: dict[str, str] = {}
+        self._followers: dict[str, asyncio.Task[None]] = {}
+        # Content links of settled jobs' files, for ``JobResult.save`` (bounded: oldest dropped).
+        self._file_links: OrderedDict[tuple[str, str], str] = OrderedDict()
         self._assets: dict[str, V2Asset] = {}
         self._hashing = KeyedLocks()
         self._closed = False
@@ -155,18 +162,23 @@ class ApiV2Session:
     ) -> list[Path]:
         """Download each file by following its content link into ``folder``."""
         root = Path(folder)
-        links = self._file_links()
+        links = self._links_of_files()
         written: list[Path] = []
         for file in files:
             link = links.get((file.node_id, file.filename))
             if link is None:
-                raise NotFoundError(404, message=f"no link to {file.filename!r} in the job")
+                raise NotFoundError(
+                    404,
+                    message=(
+                        f"no link to {file.filename!r}: attach the job by id again to save it"
+                    ),
+                )
             target = destination(root, file.filename, file.subfolder)
             written.append(await self._download(self.http.link(link), target, root, overwrite))
         return written
 
-    def _file_links(self) -> dict[tuple[str, str], str]:
-        links: dict[tuple[str, str], str] = {}
+    def _links_of_files(self) -> dict[tuple[str, str], str]:
+        links = dict(self._file_links)
         for v2 in self._links.values():
             for output in v2.outputs:
                 links[(output.node_id, output.name)] = output.url
@@ -214,6 +226,19 @@ class ApiV2Session:
     def _settled(self, job: Job) -> None:
         self._jobs.pop(job.prompt_id, None)
         self._translators.pop(job.prompt_id, None)
+        follower = self._followers.pop(job.prompt_id, None)
+        if follower is not None and follower is not asyncio.current_task():
+            follower.cancel()  # a timed-out or closed job stops being followed at once
+        v2 = self._links.pop(job.prompt_id, None)
+        if v2 is not None:
+            self._remember_files(v2)
+
+    def _remember_files(self, v2: V2Job) -> None:
+        for output in v2.outputs:
+            self._file_links[(output.node_id, output.name)] = output.url
+            self._file_links.move_to_end((output.node_id, output.name))
+        while len(self._file_links) > _FILE_LINKS:
+            self._file_links.popitem(last=False)
 
     async def submit(
         self,
@@ -308,7 +333,8 @@ class ApiV2Session:
         return job
 
     def _follow(self, job: Job, v2: V2Job) -> None:
-        self.tasks.spawn(self._follow_job(job, v2), name=f"follow {job.prompt_id}")
+        task = self.tasks.spawn(self._follow_job(job, v2), name=f"follow {job.prompt_id}")
+        self._followers[job.prompt_id] = task
 
     async def _follow_job(self, job: Job, v2: V2Job) -> None:
         """Stream the job's events, falling back to reading it, until its outcome is settled."""

@@ -332,3 +332,18 @@ async def test_assets_need_a_v2_session() -> None:
     async with ComfyClient("http://127.0.0.1:9") as comfy:
         with pytest.raises(UnsupportedOperationError):
             await comfy.upload_asset(b"x", file_path="x.bin")
+
+
+async def test_a_detached_job_that_times_out_runs_on_and_is_no_longer_followed(
+    v2: FakeComfyApiV2,
+) -> None:
+    async with client(v2) as comfy:
+        job = await comfy.submit(sleeper(steps=50, delay=UNIT), timeout=3 * UNIT, detach=True)
+        with pytest.raises(JobTimeout):
+            await job.result()
+        await asyncio.sleep(UNIT)
+        following = [t for t in asyncio.all_tasks() if "follow" in t.get_name()]
+        assert following == []
+        assert v2.jobs[job.prompt_id].status == "running"
+        assert comfy.in_flight == {}
+        await (await comfy.attach(job.prompt_id)).cancel()
