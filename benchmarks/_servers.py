@@ -12,6 +12,8 @@ answers commands on its standard input, one JSON line each (``stats``, ``reset``
 * ``prompt``: a minimal ``POST /prompt`` that answers like ComfyUI (P4).
 * ``fake``: :class:`~comfy_async.testing.FakeComfyServer` (ComfyUI-faithful), with counters of
   TCP connections and WebSockets, and a ``hold``/``release`` gate on its queue (P6, P7).
+* ``v2``: :class:`~comfy_async.testing.FakeComfyApiV2` (the Comfy API v2 in front of that fake,
+  bearer token :data:`V2_KEY`), with its request and TCP connection counts (P11).
 """
 
 from __future__ import annotations
@@ -395,6 +397,50 @@ async def run_fake(args: argparse.Namespace) -> None:
         )
 
 
+V2_KEY = "bench-v2-key"
+"""The bearer token of the ``v2`` server (a loopback benchmark: no secret)."""
+
+
+async def run_v2(args: argparse.Namespace) -> None:
+    from aiohttp import web_protocol
+
+    from comfy_async.testing import FakeComfyApiV2
+
+    counts: Counter[str] = Counter()
+    original_made = web_protocol.RequestHandler.connection_made
+
+    def connection_made(self: Any, transport: Any) -> None:
+        counts["tcp"] += 1
+        original_made(self, transport)
+
+    web_protocol.RequestHandler.connection_made = connection_made  # type: ignore[method-assign]
+    server = FakeComfyApiV2(
+        api_key=V2_KEY, host=args.host, time_scale=args.time_scale, history_max_items=args.history
+    )
+    async with server:
+        # the v2 app's own connections only (the native server behind it counts its own)
+        base_tcp = counts["tcp"]
+
+        def stats() -> dict[str, Any]:
+            requests = {
+                "submissions": server.submissions,
+                "streams": server.streams_opened,
+                "other": server.requests - server.submissions - server.streams_opened,
+            }
+            return {
+                "requests": requests,
+                "http_requests": server.requests,
+                "tcp": counts["tcp"] - base_tcp,
+                "ws": 0,
+            }
+
+        def reset() -> None:
+            nonlocal base_tcp
+            base_tcp = counts["tcp"]
+
+        await _serve_commands(server.url, {"stats": stats, "reset": reset})
+
+
 # --------------------------------------------------------------------------- plumbing
 
 
@@ -427,14 +473,14 @@ async def _serve_commands(url: str, commands: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("kind", choices=["push", "prompt", "fake"])
+    parser.add_argument("kind", choices=["push", "prompt", "fake", "v2"])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--time-scale", type=float, default=0.0)
     parser.add_argument("--history", type=int, default=20_000)
     parser.add_argument("--no-validation", action="store_true")
     args = parser.parse_args(argv)
-    runner = {"push": run_push, "prompt": run_prompt, "fake": run_fake}[args.kind]
+    runner = {"push": run_push, "prompt": run_prompt, "fake": run_fake, "v2": run_v2}[args.kind]
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(runner(args))
     return 0

@@ -9,7 +9,7 @@ each v2 job object current. It serves:
   native server's validation as ``invalid_workflow``, ``Idempotency-Key`` single-use
   (``idempotency_key_reuse``, released when a submission definitively fails);
 * ``GET /api/v2/jobs/{id}`` — the truth: status, the latest progress, outputs committed so far
-  (each an asset with a host-relative content link), error, links;
+  (each an asset with an absolute content URL; the job links are host-relative), error, links;
 * ``GET /api/v2/jobs/{id}/events`` — SSE: a snapshot on connect (``status``, the latest
   ``progress``), then ``status``/``progress``/``output`` updates, ending after the terminal
   ``status``; no ids, no replay;
@@ -168,6 +168,8 @@ class FakeComfyApiV2:
         self.submissions = 0
         #: SSE streams opened.
         self.streams_opened = 0
+        #: Requests served (any route, authorised or not).
+        self.requests = 0
         self._assets: dict[str, dict[str, Any]] = {}
         #: Content-addressed blobs: ``blake3:<hex>`` → the name the native server stored it as.
         self.blobs: dict[str, str] = {}
@@ -252,6 +254,7 @@ class FakeComfyApiV2:
     async def _auth(
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
+        self.requests += 1
         if request.headers.get("Authorization") != f"Bearer {self.api_key}":
             return _error(401, "unauthorized", "missing or invalid credentials")
         return await handler(request)
@@ -458,7 +461,7 @@ class FakeComfyApiV2:
             "file_path": fields.get("file_path"),
             "created_new": created_new,
             "created_at": _now(),
-            "url": f"/api/v2/assets/{asset_id}/content",
+            "url": f"{self.url}/api/v2/assets/{asset_id}/content",
             "url_expires_at": _now(),
             "expires_at": None,
             "job_id": None,
@@ -517,7 +520,7 @@ class FakeComfyApiV2:
             "content_type": content_type,
             "size_bytes": 0,
             "hash": None,
-            "url": f"/api/v2/assets/{asset_id}/content",
+            "url": f"{self.url}/api/v2/assets/{asset_id}/content",
             "url_expires_at": _now(),
             "job_id": job.id,
             "created_at": _now(),

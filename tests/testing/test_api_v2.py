@@ -73,7 +73,7 @@ async def test_a_finished_job_streams_its_snapshot_and_ends(fake: FakeComfyApiV2
             text = (await answer.read()).decode()
         assert text.startswith("event: status\ndata: ")
         assert '"succeeded"' in text
-        async with http.get(f"{fake.url}{done.outputs[0].url}") as answer:
+        async with http.get(done.outputs[0].url) as answer:
             assert (await answer.read()).startswith(b"\x89PNG")
 
 
