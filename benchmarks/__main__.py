@@ -36,6 +36,7 @@ SCRIPTS = (
     "p6_scale",
     "p7_versus",
     "p10_admission",
+    "p11_v2_versus",
 )
 PAGE = ROOT / "benchmarks" / "README.md"
 FIXES = ROOT / "benchmarks" / "fixes.md"
@@ -50,7 +51,7 @@ def run_script(name: str, *, quick: bool, no_install: bool) -> Report:
     command = [PYTHON, "-m", f"benchmarks.{name}", "--json", str(target)]
     if quick:
         command.append("--quick")
-    if no_install and name == "p7_versus":
+    if no_install and name in ("p7_versus", "p11_v2_versus"):
         command.append("--no-install")
     print(f"\n>>> {' '.join(command[2:4])}{' --quick' if quick else ''}", flush=True)
     started = time.perf_counter()

@@ -3,7 +3,7 @@
 Each script's ``main(["--quick", "--json", …])`` runs against its server process and must write
 a report with its targets; the runner's page and chart are written from such reports into a
 temporary folder. The chart needs matplotlib (the ``bench`` extra) and is skipped without it;
-P7's peers are not installed here (``--quick`` runs comfy_async alone).
+P7's and P11's peers are not installed here (``--quick`` runs comfy_async alone).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ SCRIPTS = {
     "p6_scale": ["--jobs", "40", "--window", "1"],
     "p7_versus": ["--no-install"],
     "p10_admission": ["--runs", "1"],
+    "p11_v2_versus": ["--no-install"],
 }
 
 
