@@ -78,6 +78,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ApiV2Session"]
 
+_MAX_REDIRECTS: Final = 5
 _FILE_LINKS: Final = 10_000
 """How many settled files' content links a session keeps for saving results."""
 
@@ -185,13 +186,23 @@ class ApiV2Session:
         return links
 
     async def _download(self, url: URL, target: Path, root: Path, overwrite: bool) -> Path:
-        headers = {} if url.origin() != self.http.base_url.origin() else self.http.headers
-        async with self.http.session.get(url, headers=headers) as response:
-            if response.status >= 400:
-                raise status_error(response.status, "GET", url, await response.read())
-            return await write_atomically(
-                response.content.iter_chunked(64 * 1024), target, root=root, overwrite=overwrite
-            )
+        """Stream one file; redirects (to signed URLs) are followed here, the token kept home."""
+        for _ in range(_MAX_REDIRECTS + 1):
+            home = url.origin() == self.http.base_url.origin()
+            headers = self.http.headers if home else {}
+            async with self.http.session.get(
+                url, headers=headers, allow_redirects=False
+            ) as response:
+                location = response.headers.get("Location")
+                if response.status in (301, 302, 303, 307, 308) and location:
+                    url = url.join(URL(location))
+                    continue
+                if response.status >= 400:
+                    raise status_error(response.status, "GET", url, await response.read())
+                return await write_atomically(
+                    response.content.iter_chunked(64 * 1024), target, root=root, overwrite=overwrite
+                )
+        raise ConnectionLostError(f"more than {_MAX_REDIRECTS} redirects", method="GET", url=url)
 
     # ------------------------------------------------------------------ jobs
 

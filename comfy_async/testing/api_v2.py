@@ -170,6 +170,9 @@ class FakeComfyApiV2:
         self.streams_opened = 0
         #: Requests served (any route, authorised or not).
         self.requests = 0
+        #: When set, ``…/content`` answers 302 to ``{redirect_content_to}/{asset id}`` (a signed
+        #: URL on another origin, as Cloud and serverless answer).
+        self.redirect_content_to: str | None = None
         self._assets: dict[str, dict[str, Any]] = {}
         #: Content-addressed blobs: ``blake3:<hex>`` → the name the native server stored it as.
         self.blobs: dict[str, str] = {}
@@ -503,6 +506,9 @@ class FakeComfyApiV2:
         asset = self._assets.get(request.match_info["id"])
         if asset is None:
             return _error(404, "not_found", "no such asset")
+        if self.redirect_content_to is not None:
+            location = f"{self.redirect_content_to}/{request.match_info['id']}"
+            return web.Response(status=302, headers={"Location": location})
         assert self._session is not None
         async with self._session.get(f"{self.native.url}/api/view", params=asset["ref"]) as view:
             data = await view.read()

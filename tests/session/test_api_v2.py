@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from comfy_async import ComfyClient
 from comfy_async.config import (
@@ -347,3 +349,27 @@ async def test_a_detached_job_that_times_out_runs_on_and_is_no_longer_followed(
         assert v2.jobs[job.prompt_id].status == "running"
         assert comfy.in_flight == {}
         await (await comfy.attach(job.prompt_id)).cancel()
+
+
+async def test_a_signed_url_redirect_gets_the_bytes_but_never_the_token(
+    v2: FakeComfyApiV2, tmp_path: Path
+) -> None:
+    seen: list[str | None] = []
+
+    async def signed(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("Authorization"))
+        return web.Response(body=b"signed bytes")
+
+    app = web.Application()
+    app.router.add_get("/signed/{id}", signed)
+    other = TestServer(app, host="127.0.0.1")
+    await other.start_server()
+    try:
+        v2.redirect_content_to = str(other.make_url("/signed"))
+        async with client(v2) as comfy:
+            result = await (await comfy.submit(steps_graph(steps=1))).result()
+            [path] = await result.save(tmp_path)
+    finally:
+        await other.close()
+    assert path.read_bytes() == b"signed bytes"
+    assert seen == [None]
