@@ -5,8 +5,9 @@ WebSocket session. Per job it keeps one follower task:
 
 * it opens the job's SSE stream (the ``events`` link of the job) and turns each ``status``,
   ``progress``, ``output`` and ``preview`` event into the library's events;
-* when the stream ends or is cut, it reads the job (the ``self`` link, the truth) and feeds what
-  the stream missed, then reopens the stream (its snapshot on connect re-syncs), with backoff;
+* when the stream ends, is cut, or stays silent for ``ReconcilePolicy.silent_after``, it reads
+  the job (the ``self`` link, the truth) and feeds what the stream missed, then reopens the
+  stream (its snapshot on connect re-syncs), with backoff;
 * a server without streams (``501``) is polled instead; one refusing another stream for now
   (``429``) is polled until the stream is retried.
 
@@ -383,7 +384,11 @@ class ApiV2Session:
 
     async def _stream(self, job: Job, translator: V2Translator, url: URL) -> None:
         headers = {**self.http.headers, "Accept": "text/event-stream"}
-        timeout = aiohttp.ClientTimeout(total=None, sock_read=self.options.timeouts.read)
+        # A stream silent for this long may be a dead link: read the job (the truth), then reopen.
+        silent = self.options.reconcile.silent_after
+        timeout = aiohttp.ClientTimeout(
+            total=None, connect=self.options.timeouts.connect, sock_read=silent
+        )
         try:
             async with self.http.session.get(url, headers=headers, timeout=timeout) as response:
                 if response.status >= 400:

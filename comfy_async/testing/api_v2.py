@@ -76,6 +76,8 @@ class V2Faults:
         poll_errors: answer the next N ``GET /api/v2/jobs/{id}`` with 500.
         poll_delay: seconds every ``GET /api/v2/jobs/{id}`` waits before answering.
         streams_unavailable: answer every SSE request 501 ``not_implemented`` (poll only).
+        stall_streams: the next N SSE streams send their snapshot, then nothing while staying
+            open (a dead link no one closed).
 
     """
 
@@ -84,6 +86,7 @@ class V2Faults:
     poll_errors: int = 0
     poll_delay: float = 0.0
     streams_unavailable: bool = False
+    stall_streams: int = 0
 
 
 @dataclass(eq=False)
@@ -174,6 +177,7 @@ class FakeComfyApiV2:
         #: URL on another origin, as Cloud and serverless answer).
         self.redirect_content_to: str | None = None
         self._assets: dict[str, dict[str, Any]] = {}
+        self._streams: set[asyncio.Queue[tuple[str, object] | None]] = set()
         #: Content-addressed blobs: ``blake3:<hex>`` → the name the native server stored it as.
         self.blobs: dict[str, str] = {}
         #: Uploads that carried bytes (``POST /api/v2/assets``).
@@ -236,9 +240,8 @@ class FakeComfyApiV2:
 
     async def close(self) -> None:
         """Stop serving, stop following, and close the native fake if this one started it."""
-        for job in self.jobs.values():
-            for listener in job.listeners:
-                listener.put_nowait(None)
+        for stream in self._streams:
+            stream.put_nowait(None)  # every open stream ends, stalled ones too
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -355,12 +358,16 @@ class FakeComfyApiV2:
         self.streams_opened += 1
         cut_after, self.faults.cut_streams_after = self.faults.cut_streams_after, None
         queue: asyncio.Queue[tuple[str, object] | None] = asyncio.Queue()
+        self._streams.add(queue)
         queue.put_nowait(("status", job.status_event()))
         if job.progress is not None:
             queue.put_nowait(("progress", job.progress))
+        stalled = self.faults.stall_streams > 0
+        if stalled:
+            self.faults.stall_streams -= 1
         if job.status in _TERMINAL:
             queue.put_nowait(None)
-        else:
+        elif not stalled:
             job.listeners.add(queue)
         response = web.StreamResponse(
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
@@ -386,6 +393,7 @@ class FakeComfyApiV2:
             pass
         finally:
             job.listeners.discard(queue)
+            self._streams.discard(queue)
         return response
 
     # ------------------------------------------------------------------ assets

@@ -373,3 +373,16 @@ async def test_a_signed_url_redirect_gets_the_bytes_but_never_the_token(
         await other.close()
     assert path.read_bytes() == b"signed bytes"
     assert seen == [None]
+
+
+async def test_a_silent_stream_is_given_up_and_the_job_read_instead(v2: FakeComfyApiV2) -> None:
+    v2.faults.stall_streams = 5
+    settings = options()
+    settings = settings.replace(reconcile=ReconcilePolicy(silent_after=UNIT, follow_every=UNIT))
+    async with ComfyClient.v2(v2.url, api_key=v2.api_key, options=settings) as comfy:
+        job = await comfy.submit(sleeper(steps=3, delay=UNIT))
+        async with asyncio.timeout(50 * UNIT):  # well under the read timeout (100 units)
+            events = [event async for event in job]
+            await job.result()
+    assert type(events[-1]) is ExecutionSuccess
+    assert v2.streams_opened >= 2
