@@ -42,6 +42,7 @@ from comfy_async._live.v2_events import V2Translator, snapshot_of
 from comfy_async._live.v2_http import V2Http, status_error
 from comfy_async._transport.rest.disk import destination, write_atomically
 from comfy_async.errors import (
+    AuthenticationError,
     BadRequestError,
     ClientClosedError,
     ComfyError,
@@ -361,6 +362,9 @@ class ApiV2Session:
                 try:
                     await self._stream(job, translator, self.http.link(v2.urls.events))
                     backoff = self.options.reconnect.backoff.delays()
+                except AuthenticationError as e:
+                    job._fail(e)  # the credentials were revoked: no read can succeed either
+                    return
                 except HTTPStatusError as e:
                     if e.status in (501, 405, 404):
                         stream = False  # no live streams here: poll
@@ -372,6 +376,9 @@ class ApiV2Session:
                 v2 = await self.http.job(self._self_url(job.prompt_id))
             except NotFoundError:
                 job._reconcile(None, source="v2 job", lost_after=1)
+                return
+            except AuthenticationError as e:
+                job._fail(e)
                 return
             except ComfyError:
                 await asyncio.sleep(next(backoff))

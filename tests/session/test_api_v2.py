@@ -386,3 +386,13 @@ async def test_a_silent_stream_is_given_up_and_the_job_read_instead(v2: FakeComf
             await job.result()
     assert type(events[-1]) is ExecutionSuccess
     assert v2.streams_opened >= 2
+
+
+async def test_credentials_revoked_mid_job_end_it_with_the_error(v2: FakeComfyApiV2) -> None:
+    async with client(v2) as comfy:
+        job = await comfy.submit(sleeper(steps=50, delay=UNIT))
+        v2.api_key = "rotated"
+        v2.faults.cut_streams_after = 0
+        async with asyncio.timeout(50 * UNIT):
+            with pytest.raises(AuthenticationError):
+                await job.result()
