@@ -38,6 +38,7 @@ SCRIPTS = (
     "p8_pool",
     "p9_ray",
     "p10_admission",
+    "p11_v2_versus",
 )
 PAGE = ROOT / "benchmarks" / "README.md"
 FIXES = ROOT / "benchmarks" / "fixes.md"
@@ -52,7 +53,7 @@ def run_script(name: str, *, quick: bool, no_install: bool) -> Report:
     command = [PYTHON, "-m", f"benchmarks.{name}", "--json", str(target)]
     if quick:
         command.append("--quick")
-    if no_install and name in ("p7_versus", "p8_pool"):
+    if no_install and name in ("p7_versus", "p8_pool", "p11_v2_versus"):
         command.append("--no-install")
     print(f"\n>>> {' '.join(command[2:4])}{' --quick' if quick else ''}", flush=True)
     started = time.perf_counter()

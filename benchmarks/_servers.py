@@ -18,6 +18,8 @@ answers commands on its standard input, one JSON line each (``stats``, ``reset``
   (``run PROMPT_ID SEED OUTCOME``) and every cold model load (``load NAME``) to a log file, one
   flushed line each, so that the log survives the process being killed (a later process on the
   same port appends to the same file).
+* ``v2``: :class:`~comfy_async.testing.FakeComfyApiV2` (the Comfy API v2 in front of that fake,
+  bearer token :data:`V2_KEY`), with its request and TCP connection counts (P11).
 """
 
 from __future__ import annotations
@@ -470,6 +472,50 @@ async def run_fleet(args: argparse.Namespace) -> None:
             )
 
 
+V2_KEY = "bench-v2-key"
+"""The bearer token of the ``v2`` server (a loopback benchmark: no secret)."""
+
+
+async def run_v2(args: argparse.Namespace) -> None:
+    from aiohttp import web_protocol
+
+    from comfy_async.testing import FakeComfyApiV2
+
+    counts: Counter[str] = Counter()
+    original_made = web_protocol.RequestHandler.connection_made
+
+    def connection_made(self: Any, transport: Any) -> None:
+        counts["tcp"] += 1
+        original_made(self, transport)
+
+    web_protocol.RequestHandler.connection_made = connection_made  # type: ignore[method-assign]
+    server = FakeComfyApiV2(
+        api_key=V2_KEY, host=args.host, time_scale=args.time_scale, history_max_items=args.history
+    )
+    async with server:
+        # the v2 app's own connections only (the native server behind it counts its own)
+        base_tcp = counts["tcp"]
+
+        def stats() -> dict[str, Any]:
+            requests = {
+                "submissions": server.submissions,
+                "streams": server.streams_opened,
+                "other": server.requests - server.submissions - server.streams_opened,
+            }
+            return {
+                "requests": requests,
+                "http_requests": server.requests,
+                "tcp": counts["tcp"] - base_tcp,
+                "ws": 0,
+            }
+
+        def reset() -> None:
+            nonlocal base_tcp
+            base_tcp = counts["tcp"]
+
+        await _serve_commands(server.url, {"stats": stats, "reset": reset})
+
+
 # --------------------------------------------------------------------------- plumbing
 
 
@@ -502,7 +548,7 @@ async def _serve_commands(url: str, commands: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("kind", choices=["push", "prompt", "fake", "fleet"])
+    parser.add_argument("kind", choices=["push", "prompt", "fake", "fleet", "v2"])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--time-scale", type=float, default=0.0)
@@ -516,9 +562,14 @@ def main(argv: list[str] | None = None) -> int:
     fleet.add_argument("--job-seconds", type=float, default=1.0, help="KSampler seconds at 1x")
     fleet.add_argument("--log", default="/dev/null", help="where runs and loads are appended")
     args = parser.parse_args(argv)
-    runner = {"push": run_push, "prompt": run_prompt, "fake": run_fake, "fleet": run_fleet}[
-        args.kind
-    ]
+    runners = {
+        "push": run_push,
+        "prompt": run_prompt,
+        "fake": run_fake,
+        "fleet": run_fleet,
+        "v2": run_v2,
+    }
+    runner = runners[args.kind]
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(runner(args))
     return 0

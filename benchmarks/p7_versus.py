@@ -145,16 +145,24 @@ def expected_digests(jobs: int, base: int) -> list[str]:
     return [digest(solid_png(32, 16, color(index, base))) for index in range(jobs)]
 
 
-def run_client(client: Client, jobs: int, base: int, deadline: float) -> dict[str, Any]:
+def run_client(
+    client: Client,
+    jobs: int,
+    base: int,
+    deadline: float,
+    *,
+    server_kind: str = "fake",
+    adapters: Path = CLIENTS,
+) -> dict[str, Any]:
     """One run of one client against a fresh fake server; every figure of the row."""
     assert client.python is not None
-    with ServerProcess("fake") as server, tempfile.TemporaryDirectory() as folder:
+    with ServerProcess(server_kind) as server, tempfile.TemporaryDirectory() as folder:
         server.ask("reset")
         result = Path(folder) / "result.json"
         log = Path(folder) / "log.txt"
         command = [
             client.python,
-            str(CLIENTS / client.adapter),
+            str(adapters / client.adapter),
             server.url,
             str(jobs),
             str(base),

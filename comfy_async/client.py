@@ -23,10 +23,19 @@ from yarl import URL
 
 from comfy_async._transport.http import HttpClient
 from comfy_async._transport.routes import CLOUD, LOCAL
-from comfy_async.errors import ClientClosedError, ConfigurationError
+from comfy_async.errors import ClientClosedError, ConfigurationError, UnsupportedOperationError
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
+    import os
+    from collections.abc import (
+        AsyncIterable,
+        AsyncIterator,
+        Awaitable,
+        Callable,
+        Iterable,
+        Mapping,
+        Sequence,
+    )
     from pathlib import Path
     from types import TracebackType
 
@@ -37,6 +46,7 @@ if TYPE_CHECKING:
     from comfy_async._live.dispatch import EventTap
     from comfy_async._live.keyed_lock import KeyedLocks
     from comfy_async._live.session import LiveSession
+    from comfy_async._live.v2_backend import ApiV2Session
     from comfy_async._pool.core import PoolCore
     from comfy_async._transport.rest import (
         ComfyUIManager,
@@ -56,6 +66,7 @@ if TYPE_CHECKING:
     from comfy_async.config import AdmissionPolicy, ClientOptions
     from comfy_async.events import Event
     from comfy_async.job import Job, JobResult
+    from comfy_async.models.api_v2 import V2Asset
     from comfy_async.workflow import Workflow
 
     WorkflowInput = Workflow | Mapping[str, object]
@@ -194,6 +205,8 @@ class ComfyClient:
         self._admission = admission
         self._admitting: PoolCore | None = None
         self._items: KeyedLocks | None = None
+        self._api_v2_token: str | None = None  # set by ComfyClient.v2: jobs go through API v2
+        self._api_v2: ApiV2Session | None = None
 
     # ------------------------------------------------------------------ REST namespaces
 
@@ -259,6 +272,10 @@ class ComfyClient:
         if live is None:
             if self._http.closed:
                 raise ClientClosedError("the session is closed")
+            if self._api_v2_token is not None:
+                raise UnsupportedOperationError(
+                    "the WebSocket session", "Comfy API v2", "its jobs carry their own events"
+                )
             from comfy_async._live.http_backend import HttpJobBackend  # noqa: PLC0415
             from comfy_async._live.session import LiveSession  # noqa: PLC0415
 
@@ -326,9 +343,81 @@ class ComfyClient:
             on_reconnect=on_reconnect,
         )
 
+    @classmethod
+    def v2(
+        cls,
+        base_url: str | URL,
+        *,
+        api_key: str | None = None,
+        options: ClientOptions | None = None,
+        session: aiohttp.ClientSession | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Self:
+        """A session whose jobs go through the Comfy API v2 (``/api/v2/*``) at ``base_url``.
+
+        Comfy Cloud, a serverless deployment (``https://{deployment}.run.comfy.app``) or a
+        self-hosted v2 proxy; ``api_key`` is sent as ``Authorization: Bearer`` (a self-hosted
+        server may need none). Jobs are the same :class:`~comfy_async.job.Job`: the same events,
+        the same :class:`~comfy_async.job.JobResult`, cancel by task cancellation, timeouts,
+        :meth:`attach` by id. They are followed over the job's SSE stream and read over HTTP
+        whenever the stream ends or is cut (the job object is the truth).
+        :meth:`submit_or_attach` uses its key as the ``Idempotency-Key``.
+        """
+        if api_key is not None and not api_key.strip():
+            raise ConfigurationError("api_key must not be empty (pass None for no credentials)")
+        client = cls(base_url, flavour="local", options=options, session=session, headers=headers)
+        client._api_v2_token = api_key or ""
+        return client
+
+    @property
+    def _v2(self) -> ApiV2Session | None:
+        """The API v2 job session of a ``ComfyClient.v2`` session (``None`` otherwise)."""
+        if self._api_v2_token is None:
+            return None
+        v2 = self._api_v2
+        if v2 is None:
+            if self._http.closed:
+                raise ClientClosedError("the session is closed")
+            from comfy_async._live.v2_backend import ApiV2Session  # noqa: PLC0415
+
+            v2 = self._api_v2 = ApiV2Session(
+                self._http.session,
+                self._http.base_url,
+                token=self._api_v2_token,
+                options=self._http.options,
+            )
+        return v2
+
+    async def upload_asset(
+        self,
+        source: bytes | str | os.PathLike[str],
+        *,
+        file_path: str | None = None,
+        content_type: str | None = None,
+        tags: Sequence[str] = ("input",),
+    ) -> V2Asset:
+        """Upload an input as a Comfy API v2 asset, once per content; return the asset.
+
+        ``source`` is bytes (then ``file_path`` names them) or a file. Its blake3 hash is
+        computed in a worker thread; content this session uploaded before is returned from
+        memory, content the server already holds is minted from its hash without sending the
+        bytes, and only new content is uploaded (the server verifies the hash). Put
+        ``asset.reference()`` in the workflow where a file name would go.
+
+        Raises:
+            UnsupportedOperationError: not a ``ComfyClient.v2`` session.
+            ConfigurationError: bytes without a ``file_path``, or blake3 is not installed.
+
+        """
+        v2 = self._v2
+        if v2 is None:
+            raise UnsupportedOperationError("upload_asset", self.flavour, "use ComfyClient.v2")
+        return await v2.upload(source, file_path=file_path, content_type=content_type, tags=tags)
+
     def __repr__(self) -> str:
         closed = " closed" if self._http.closed else ""
-        return f"<ComfyClient {self.flavour} {self.base_url} client_id={self.client_id}{closed}>"
+        flavour = "v2" if self._api_v2_token is not None else self.flavour
+        return f"<ComfyClient {flavour} {self.base_url} client_id={self.client_id}{closed}>"
 
     # ------------------------------------------------------------------ identity
 
@@ -404,6 +493,19 @@ class ComfyClient:
         targets = (
             tuple(partial_execution_targets) if partial_execution_targets is not None else None
         )
+        v2 = self._v2
+        if v2 is not None:
+            if number is not None or front or targets is not None or preview_method is not None:
+                raise ConfigurationError(
+                    "the Comfy API v2 takes no number, front, partial execution or preview method"
+                )
+            if self._admission is not None or prompt_id is not None:
+                raise ConfigurationError(
+                    "on the Comfy API v2 the server names jobs and there is no admission: "
+                    "use submit_or_attach(..., prompt_id=key) for idempotent submission"
+                )
+            prompt = await self._prompt_of(workflow, validate=validate, targets=None)
+            return await v2.submit(prompt, extra_data=extra_data, timeout=timeout, detach=detach)
         prompt = await self._prompt_of(workflow, validate=validate, targets=targets)
         live = self._live
         from comfy_async._live.session import SubmitOptions  # noqa: PLC0415 - loaded with the session
@@ -451,6 +553,14 @@ class ComfyClient:
         from comfy_async._live.keyed_lock import KeyedLocks  # noqa: PLC0415 - built on first use
         from comfy_async._live.session import checked_prompt_id  # noqa: PLC0415
 
+        v2 = self._v2
+        if v2 is not None:
+            if not prompt_id:
+                raise ConfigurationError("the idempotency key must not be empty")
+            prompt = await self._prompt_of(
+                workflow, validate=bool(submit_options.pop("validate", False)), targets=None
+            )
+            return await v2.submit(prompt, idempotency_key=prompt_id, **submit_options)
         checked_prompt_id(prompt_id)
         if self._items is None:
             self._items = KeyedLocks()
@@ -537,6 +647,9 @@ class ComfyClient:
         :class:`~comfy_async.errors.JobLost`. An attached job is detached: cancelling a task
         that awaits it does not cancel it on the server (call :meth:`Job.cancel` for that).
         """
+        v2 = self._v2
+        if v2 is not None:
+            return await v2.attach(prompt_id, timeout=timeout)
         return await self._live.attach(prompt_id, timeout=timeout)
 
     async def run(
@@ -595,6 +708,8 @@ class ComfyClient:
     @property
     def in_flight(self) -> Mapping[str, Job]:
         """The jobs of this session that have not ended, by prompt id (held ones included)."""
+        if self._api_v2 is not None:
+            return self._api_v2.jobs
         live = self._live_session
         jobs = live.jobs if live is not None else {}
         if self._admitting is None:
@@ -637,6 +752,8 @@ class ComfyClient:
             await self._admitting.aclose(drain=drain, timeout=timeout)
         if self._live_session is not None:
             await self._live_session.aclose(drain=drain, timeout=timeout)
+        if self._api_v2 is not None:
+            await self._api_v2.aclose(drain=drain, timeout=timeout)
         await self._http.aclose()
 
     async def __aenter__(self) -> Self:

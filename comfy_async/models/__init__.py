@@ -9,6 +9,27 @@ one per response shape, each backed by one reusable module-level decoder; they r
 from __future__ import annotations
 
 from comfy_async.models._base import JsonBuffer, Model
+from comfy_async.models.api_v2 import (
+    API_V2_TERMINAL,
+    V2Asset,
+    V2ErrorBody,
+    V2ErrorEnvelope,
+    V2Event,
+    V2Job,
+    V2JobError,
+    V2JobStatus,
+    V2JobUrls,
+    V2LogEvent,
+    V2Output,
+    V2PreviewEvent,
+    V2Progress,
+    V2StatusEvent,
+    V2UnknownEvent,
+    decode_v2_asset,
+    decode_v2_error,
+    decode_v2_event,
+    decode_v2_job,
+)
 from comfy_async.models.comfyui_manager import (
     InstalledNodePack,
     ManagerInfo,
@@ -110,6 +131,7 @@ from comfy_async.models.userdata import (
 )
 
 __all__ = [
+    "API_V2_TERMINAL",
     "CLOUD_TERMINAL_STATES",
     "CancelResult",
     "CloudHistory",
@@ -164,6 +186,20 @@ __all__ = [
     "UserDataEntry",
     "UserDataFile",
     "Users",
+    "V2Asset",
+    "V2ErrorBody",
+    "V2ErrorEnvelope",
+    "V2Event",
+    "V2Job",
+    "V2JobError",
+    "V2JobStatus",
+    "V2JobUrls",
+    "V2LogEvent",
+    "V2Output",
+    "V2PreviewEvent",
+    "V2Progress",
+    "V2StatusEvent",
+    "V2UnknownEvent",
     "decode_cancel_result",
     "decode_cloud_history",
     "decode_cloud_history_list",
@@ -189,6 +225,10 @@ __all__ = [
     "decode_userdata_file",
     "decode_userdata_files",
     "decode_users",
+    "decode_v2_asset",
+    "decode_v2_error",
+    "decode_v2_event",
+    "decode_v2_job",
     "job_phase",
     "output_files",
 ]

@@ -10,6 +10,8 @@ Not imported by ``comfy_async`` itself; import it in tests::
 * :class:`FakeComfyServer` — the server (local or Cloud flavour), an async context manager;
   ``manager=True`` adds ComfyUI-Manager 4, which installs :data:`EXAMPLE_PACK_URL` by default.
 * :class:`Faults` — its fault knobs (``server.faults``) and frames to inject.
+* :class:`FakeComfyApiV2` — the Comfy API v2 in front of a fake server (jobs, SSE, assets),
+  with its :class:`V2Faults`.
 * :func:`fake_fleet` — several servers at once, each with its own models, nodes and speed.
 * ``comfy_async.testing.models`` — the model inventory (``FakeComfyServer(models=…)``, a
   default one, and the models a workflow names), listed by the loaders' combo inputs.
@@ -23,6 +25,7 @@ Not imported by ``comfy_async`` itself; import it in tests::
 
 from __future__ import annotations
 
+from comfy_async.testing.api_v2 import FakeComfyApiV2, V2Faults
 from comfy_async.testing.behaviours import BehaviourRegistry, NodeBehaviour
 from comfy_async.testing.faults import (
     Faults,
@@ -45,12 +48,14 @@ __all__ = [
     "EXAMPLE_PACK_NODES",
     "EXAMPLE_PACK_URL",
     "BehaviourRegistry",
+    "FakeComfyApiV2",
     "FakeComfyServer",
     "Faults",
     "NodeBehaviour",
     "PromptRecord",
     "PromptValidator",
     "TopLevelValidator",
+    "V2Faults",
     "ValidationOutcome",
     "fake_fleet",
     "malformed_binary_frame",

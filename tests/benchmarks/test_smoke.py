@@ -5,6 +5,7 @@ a report with its targets; the runner's page and chart are written from such rep
 temporary folder. The chart needs matplotlib (the ``bench`` extra) and is skipped without it;
 P7's peers are not installed here (``--quick`` runs comfy_async alone), and P8 runs without its
 Node peer.
+P7's and P11's peers are not installed here (``--quick`` runs comfy_async alone).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ SCRIPTS = {
     "p8_pool": ["--only", "pool,round-robin"],
     "p9_ray": ["--items", "24", "--servers", "2"],
     "p10_admission": ["--runs", "1"],
+    "p11_v2_versus": ["--no-install"],
 }
 
 

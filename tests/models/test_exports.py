@@ -9,6 +9,7 @@ import pytest
 from comfy_async import models
 
 MODULES = [
+    "api_v2",
     "comfyui_manager",
     "files",
     "history",

@@ -41,9 +41,13 @@ from comfy_async.models import (
     decode_userdata_file,
     decode_userdata_files,
     decode_users,
+    decode_v2_asset,
+    decode_v2_error,
+    decode_v2_job,
 )
 from tests.recordings import find
 
+from .test_api_v2 import V2_ASSET_SAMPLE, V2_JOB_SAMPLE
 from .test_history import CLOUD_DETAIL, CLOUD_LIST
 
 if TYPE_CHECKING:
@@ -171,13 +175,18 @@ CASES: dict[str, tuple[Callable[[bytes], object], Any]] = {
         decode_installed_packs,
         {"pack": {"ver": "1.0.0", "cnr_id": "pack", "aux_id": None, "enabled": True}},
     ),
+    "v2_job": (decode_v2_job, V2_JOB_SAMPLE),
+    "v2_asset": (decode_v2_asset, V2_ASSET_SAMPLE),
+    "v2_error": (decode_v2_error, {"error": {"code": "not_found", "message": "m", "details": {}}}),
 }  # fmt: skip
 
 
 def test_every_decode_function_is_covered() -> None:
     exported = {name for name in models.__all__ if name.startswith("decode_")}
     # decode_extra_data decodes a field already decoded to raw values, not a response body
-    assert exported - {"decode_extra_data"} == {fn.__name__ for fn, _ in CASES.values()}
+    assert exported - {"decode_extra_data", "decode_v2_event"} == {
+        fn.__name__ for fn, _ in CASES.values()
+    }
 
 
 def exercise(value: object, depth: int = 0) -> None:
