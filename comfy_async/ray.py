@@ -464,26 +464,8 @@ class _BatchSpec:
         )
 
 
-class ComfyWorker:
-    """An async actor that runs batch items: ``ray.remote(ComfyWorker).remote(servers, wf, ...)``.
-
-    Every item is idempotent by its prompt id, so the actor can be restarted and its calls
-    retried freely (``max_restarts=-1, max_task_retries=-1``).
-    Args:
-        servers: the servers' base URLs (or :class:`~comfy_async.PoolServer` entries).
-        workflow: an API-format workflow: a :class:`~comfy_async.Workflow`, a dict, or a path.
-        batch_id: names the batch; with an item's key it gives the item's prompt id. Run the
-            same batch again under the same id and finished items are not run again.
-        storage: a folder (shared storage on a cluster) for each item's outputs and record;
-            without one the results only name the files on the servers.
-        timeout: seconds an item may take before it ends as ``timeout``.
-        pool_options: keyword arguments of :class:`~comfy_async.ComfyPool` (``retries``,
-            ``api_key``, ``options``…).
-
-    Raises:
-        ConfigurationError: no server, an empty batch id, a bad timeout.
-        WorkflowError: the workflow cannot be read.
-    """
+class _OneBatch:
+    """What a worker of one batch holds: the servers, the workflow, the batch id, where to save."""
 
     def __init__(
         self,
@@ -503,6 +485,29 @@ class ComfyWorker:
             timeout=timeout,
             pool_options=pool_options,
         )
+
+
+class ComfyWorker(_OneBatch):
+    """An async actor that runs batch items: ``ray.remote(ComfyWorker).remote(servers, wf, ...)``.
+
+    Every item is idempotent by its prompt id, so the actor can be restarted and its calls
+    retried freely (``max_restarts=-1, max_task_retries=-1``).
+
+    Args:
+        servers: the servers' base URLs (or :class:`~comfy_async.PoolServer` entries).
+        workflow: an API-format workflow: a :class:`~comfy_async.Workflow`, a dict, or a path.
+        batch_id: names the batch; with an item's key it gives the item's prompt id. Run the
+            same batch again under the same id and finished items are not run again.
+        storage: a folder (shared storage on a cluster) for each item's outputs and record;
+            without one the results only name the files on the servers.
+        timeout: seconds an item may take before it ends as ``timeout``.
+        pool_options: keyword arguments of :class:`~comfy_async.ComfyPool` (``retries``,
+            ``api_key``, ``options``…).
+
+    Raises:
+        ConfigurationError: no server, an empty batch id, a bad timeout.
+        WorkflowError: the workflow cannot be read.
+    """
 
     async def run(self, item: BatchItem | Mapping[str, Any]) -> dict[str, Any]:
         """Run one item; its :class:`ItemResult` as a dict."""
@@ -517,48 +522,16 @@ class ComfyWorker:
         return [result.to_dict() for result in results]
 
 
-class ComfyRunner:
+class ComfyRunner(_OneBatch):
     """A Ray Data callable class: ``ds.map_batches(ComfyRunner, fn_constructor_kwargs=...)``.
 
     Each row is an item (``key``, ``inputs``, optional ``seed``); each batch is run at once on
     the process's pool and answered with one row per item, in order: the :class:`ItemResult`
     fields. A pandas batch (``batch_format="pandas"``) gives a DataFrame back, a batch of
     columns (``"default"``/``"numpy"``) a dict of lists. Back-pressure is Ray Data's:
-    ``concurrency`` actors × ``batch_size`` items in flight at most.
-    Args:
-        servers: the servers' base URLs (or :class:`~comfy_async.PoolServer` entries).
-        workflow: an API-format workflow: a :class:`~comfy_async.Workflow`, a dict, or a path.
-        batch_id: names the batch; with an item's key it gives the item's prompt id. Run the
-            same batch again under the same id and finished items are not run again.
-        storage: a folder (shared storage on a cluster) for each item's outputs and record;
-            without one the results only name the files on the servers.
-        timeout: seconds an item may take before it ends as ``timeout``.
-        pool_options: keyword arguments of :class:`~comfy_async.ComfyPool` (``retries``,
-            ``api_key``, ``options``…).
-
-    Raises:
-        ConfigurationError: no server, an empty batch id, a bad timeout.
-        WorkflowError: the workflow cannot be read.
+    ``concurrency`` actors × ``batch_size`` items in flight at most. Its arguments are
+    :class:`ComfyWorker`'s.
     """
-
-    def __init__(
-        self,
-        servers: Iterable[str | PoolServer] | str,
-        workflow: Workflow | Mapping[str, Any] | str | Path,
-        *,
-        batch_id: str,
-        storage: str | Path | None = None,
-        timeout: float | None = None,
-        pool_options: Mapping[str, Any] | None = None,
-    ) -> None:
-        self._spec = _BatchSpec(
-            servers,
-            workflow,
-            batch_id=batch_id,
-            storage=storage,
-            timeout=timeout,
-            pool_options=pool_options,
-        )
 
     def __call__(self, batch: Any) -> Any:
         """Run the batch's rows; one result row per item, in the batch's format."""
