@@ -19,7 +19,6 @@ Ray or the cluster at ``--address``.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import hashlib
 import math
@@ -30,13 +29,14 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from comfy_async.cli.failures import ExitCode, UsageError
-from comfy_async.cli.registry import add_command
+from comfy_async.cli.registry import add_command, positive_int, positive_seconds
 from comfy_async.cli.workflows import read_workflow
 from comfy_async.errors import ConfigurationError
 from comfy_async.ray import BatchItem, ItemResult, run_item
 from comfy_async.workflow import Workflow
 
 if TYPE_CHECKING:
+    import argparse
     from collections.abc import Callable, Sequence
 
     from comfy_async.cli.output import Output
@@ -301,26 +301,6 @@ def _absolute(folder: str) -> Path:
     return Path(os.path.abspath(folder))
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
-    return value
-
-
 def register(subparsers: SubParsers, parents: list[argparse.ArgumentParser]) -> None:
     """Add ``batch`` to the command line."""
     parser = add_command(
@@ -343,14 +323,18 @@ def register(subparsers: SubParsers, parents: list[argparse.ArgumentParser]) -> 
         "--address", metavar="ADDR", help="the Ray cluster (auto: the running one; default: local)"
     )
     parser.add_argument(
-        "--workers", type=_positive, default=2, metavar="N", help="Ray actors (default: 2)"
+        "--workers", type=positive_int, default=2, metavar="N", help="Ray actors (default: 2)"
     )
     parser.add_argument(
-        "--chunk", type=_positive, default=16, metavar="N", help="items per Ray call (default: 16)"
+        "--chunk",
+        type=positive_int,
+        default=16,
+        metavar="N",
+        help="items per Ray call (default: 16)",
     )
     parser.add_argument(
         "--concurrency",
-        type=_positive,
+        type=positive_int,
         default=16,
         metavar="K",
         help="items in flight with --engine local (default: 16)",
@@ -360,5 +344,8 @@ def register(subparsers: SubParsers, parents: list[argparse.ArgumentParser]) -> 
     )
     parser.add_argument("-o", "--output", metavar="OUT_DIR", help="save files and records here")
     parser.add_argument(
-        "--timeout", type=_seconds, metavar="S", help="an item still running after S seconds fails"
+        "--timeout",
+        type=positive_seconds,
+        metavar="S",
+        help="an item still running after S seconds fails",
     )

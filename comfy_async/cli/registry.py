@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from comfy_async.cli.failures import ExitCode
     from comfy_async.cli.session import Context
 
-__all__ = ["Handler", "SubParsers", "add_command"]
+__all__ = ["Handler", "SubParsers", "add_command", "positive_int", "positive_seconds"]
 
 SubParsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 """What ``ArgumentParser.add_subparsers`` returns."""
@@ -46,3 +46,25 @@ def add_command(
     )
     parser.set_defaults(handler=handler, command=name)
     return parser
+
+
+def positive_int(text: str) -> int:
+    """An ``argparse`` type: a positive integer."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def positive_seconds(text: str) -> float:
+    """An ``argparse`` type: a positive number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from comfy_async.cli.edits import apply_uploads, apply_values
 from comfy_async.cli.execution import RunPlan, execute
 from comfy_async.cli.failures import ExitCode, FleetUnreachable
-from comfy_async.cli.registry import add_command
+from comfy_async.cli.registry import add_command, positive_int, positive_seconds
 from comfy_async.cli.workflows import (
     add_edit_options,
     load_workflow,
@@ -62,26 +62,6 @@ Ctrl-C cancels the run's jobs on the server.
 Exit codes: 0 done, 1 a job failed, 2 usage, 3 refused by validation, 4 server unreachable,
 130 interrupted.
 """
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
-    return value
 
 
 async def _catalogues(clients: Sequence[ComfyClient]) -> list[Catalogue]:
@@ -196,14 +176,17 @@ def register(subparsers: SubParsers, parents: list[argparse.ArgumentParser]) -> 
         "--previews", metavar="DIR", help="save every preview frame in DIR (asks for previews)"
     )
     parser.add_argument(
-        "--timeout", type=_seconds, metavar="S", help="cancel a job still running after S seconds"
+        "--timeout",
+        type=positive_seconds,
+        metavar="S",
+        help="cancel a job still running after S seconds",
     )
     parser.add_argument(
-        "--count", type=_positive, default=1, metavar="N", help="run it N times (a batch)"
+        "--count", type=positive_int, default=1, metavar="N", help="run it N times (a batch)"
     )
     parser.add_argument(
         "--concurrency",
-        type=_positive,
+        type=positive_int,
         metavar="K",
         help=f"jobs of a batch queued at once (default: {DEFAULT_CONCURRENCY} per server)",
     )
