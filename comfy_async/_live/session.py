@@ -43,12 +43,19 @@ from comfy_async.events import Event, Reconnected
 from comfy_async.job import Job, JobBackend, JobSnapshot
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Mapping
+    from collections.abc import Awaitable, Callable, Iterable, Mapping
 
     from comfy_async.config import ClientOptions, ReconcilePolicy
     from comfy_async.models.prompts import PromptResponse
 
-__all__ = ["LiveSession", "SessionBackend", "SubmitOptions", "checked_prompt_id"]
+__all__ = [
+    "LiveSession",
+    "SessionBackend",
+    "SubmitOptions",
+    "checked_prompt_id",
+    "drain_jobs",
+    "fail_jobs",
+]
 
 logger = logging.getLogger("comfy_async.session")
 
@@ -586,15 +593,10 @@ class LiveSession:
         """
         if self._closed:
             return
-        if drain and self._jobs:
-            waiters = [asyncio.ensure_future(job.wait()) for job in list(self._jobs.values())]
-            await asyncio.wait(waiters, timeout=timeout)
-            for waiter in waiters:
-                waiter.cancel()
+        if drain:
+            await drain_jobs(list(self._jobs.values()), timeout)
         self._closed = True
-        for job in list(self._jobs.values()):
-            job.detach()
-            job._fail(ClientClosedError("the session was closed before the job ended"))
+        fail_jobs(self._jobs.values(), "the session was closed before the job ended")
         if self._connection is not None:
             await self._connection.aclose()
         await self.tasks.aclose(grace=self._options.timeouts.connect or 10.0)
@@ -603,3 +605,20 @@ class LiveSession:
         self._checks.clear()
         self._schedule.clear()
         self._scheduled.clear()
+
+
+async def drain_jobs(jobs: Iterable[Job], timeout: float | None) -> None:
+    """Wait (up to ``timeout``) for ``jobs`` to end; a closing session's ``drain``."""
+    waiters = [asyncio.ensure_future(job.wait()) for job in jobs]
+    if not waiters:
+        return
+    await asyncio.wait(waiters, timeout=timeout)
+    for waiter in waiters:
+        waiter.cancel()
+
+
+def fail_jobs(jobs: Iterable[Job], reason: str) -> None:
+    """End ``jobs`` with ``ClientClosedError(reason)``; they go on running on their server."""
+    for job in list(jobs):
+        job.detach()
+        job._fail(ClientClosedError(reason))

@@ -19,6 +19,7 @@ from comfy_async.errors import ClientClosedError
 if TYPE_CHECKING:
     from collections.abc import Coroutine
 
+
 __all__ = ["TaskSet"]
 
 logger = logging.getLogger("comfy_async.tasks")

@@ -36,6 +36,7 @@ import msgspec
 from yarl import URL
 
 from comfy_async._live.keyed_lock import KeyedLocks
+from comfy_async._live.session import drain_jobs, fail_jobs
 from comfy_async._live.sse import sse_events
 from comfy_async._live.tasks import TaskSet
 from comfy_async._live.v2_events import V2Translator, snapshot_of
@@ -507,14 +508,9 @@ class ApiV2Session:
         """
         if self._closed:
             return
-        if drain and self._jobs:
-            waiters = [asyncio.ensure_future(job.wait()) for job in list(self._jobs.values())]
-            await asyncio.wait(waiters, timeout=timeout)
-            for waiter in waiters:
-                waiter.cancel()
+        if drain:
+            await drain_jobs(list(self._jobs.values()), timeout)
         self._closed = True
-        for job in list(self._jobs.values()):
-            job.detach()
-            job._fail(ClientClosedError("the session was closed before the job ended"))
+        fail_jobs(self._jobs.values(), "the session was closed before the job ended")
         await self.tasks.aclose(grace=self.options.timeouts.connect or 10.0)
         self._jobs.clear()

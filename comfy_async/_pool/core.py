@@ -8,11 +8,16 @@ this over many servers; a ``ComfyClient`` with ``admission=`` is this over itsel
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import TYPE_CHECKING
 
-from comfy_async._live.session import SubmitOptions, checked_prompt_id, step_weights
+from comfy_async._live.session import (
+    SubmitOptions,
+    checked_prompt_id,
+    drain_jobs,
+    fail_jobs,
+    step_weights,
+)
 from comfy_async._pool.announcer import Announcer, PoolEventStream
 from comfy_async._pool.backend import PoolJobBackend
 from comfy_async._pool.breaker import Health
@@ -81,17 +86,11 @@ class PoolCore:
             return
         self.closed = True
         scheduler = self.scheduler
-        if drain and scheduler.entries:
-            waiters = [
-                asyncio.ensure_future(entry.job.wait()) for entry in scheduler.entries.values()
-            ]
-            await asyncio.wait(waiters, timeout=timeout)
-            for waiter in waiters:
-                waiter.cancel()
+        if drain:
+            await drain_jobs([entry.job for entry in scheduler.entries.values()], timeout)
         await scheduler.aclose()
-        for entry in list(scheduler.entries.values()):
-            entry.job.detach()
-            entry.job._fail(ClientClosedError("the pool was closed before the job ended"))
+        jobs = [entry.job for entry in scheduler.entries.values()]
+        fail_jobs(jobs, "the pool was closed before the job ended")
         self.announcer.close()
 
     def _shared(self, demand: Demand) -> Demand:
