@@ -286,6 +286,7 @@ class ComfyClient:
                 jobs=self.jobs,
                 files=self.files,
                 finish_marker=self._http.routes.finish_marker,
+                history_window=self.flavour == "local",
             )
             live = self._live_session = LiveSession(
                 backend,
