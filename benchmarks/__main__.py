@@ -39,6 +39,7 @@ SCRIPTS = (
     "p9_ray",
     "p10_admission",
     "p11_v2_versus",
+    "p12_job_cost",
 )
 PAGE = ROOT / "benchmarks" / "README.md"
 FIXES = ROOT / "benchmarks" / "fixes.md"
