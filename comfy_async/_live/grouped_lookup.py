@@ -29,8 +29,9 @@ __all__ = ["GroupedLookup", "window_size"]
 
 # Most prompts answered by one window read; those beyond wait for the next read.
 _MOST_AT_ONCE: Final = 200
-# Reads follow each other at most this often (seconds): the lookups made meanwhile wait for the
-# next one. A lookup after a quiet spell goes at once.
+# Reads follow each other at most this often (seconds) while other jobs are in flight: the
+# lookups made meanwhile wait for the next one. A lookup after a quiet spell, or with no other
+# job in flight, goes at once.
 TICK: Final = 0.05
 
 
@@ -60,9 +61,11 @@ class GroupedLookup:
     ``one`` looks a prompt up on its own (``None``: found nowhere); ``many`` reads the window of
     the newest records for these prompts and returns the ones it holds (it may raise
     :class:`~comfy_async.errors.ComfyError`, and the prompts are then looked up one by one).
+    ``crowded`` says whether other jobs are in flight (more lookups may come soon): only then
+    does a lookup wait for the next tick.
     """
 
-    __slots__ = ("_busy", "_last_read", "_many", "_one", "_tick", "_waiting")
+    __slots__ = ("_busy", "_crowded", "_last_read", "_many", "_one", "_tick", "_waiting")
 
     def __init__(
         self,
@@ -70,10 +73,12 @@ class GroupedLookup:
         many: Callable[[Sequence[str]], Awaitable[Mapping[str, JobSnapshot]]],
         *,
         tick: float = TICK,
+        crowded: Callable[[], bool] = lambda: True,
     ) -> None:
         self._one = one
         self._many = many
         self._tick = tick
+        self._crowded = crowded
         self._last_read = float("-inf")
         self._waiting: list[tuple[str, asyncio.Future[object]]] = []
         self._busy = False
@@ -115,7 +120,9 @@ class GroupedLookup:
         """Answer every lookup waiting now (the leader's among them), by one request."""
         loop = asyncio.get_running_loop()
         # the lookups made until the next tick (at least those of this same turn) join the read
-        await asyncio.sleep(max(0.0, self._last_read + self._tick - loop.time()))
+        wait = self._last_read + self._tick - loop.time()
+        alone = len(self._waiting) == 1 and not self._crowded()
+        await asyncio.sleep(0.0 if alone or wait <= 0 else wait)
         self._last_read = loop.time()
         batch = [item for item in self._waiting[:_MOST_AT_ONCE] if not item[1].done()]
         del self._waiting[:_MOST_AT_ONCE]

@@ -25,7 +25,7 @@ from comfy_async.models.history import CloudHistoryListItem, HistoryEntry
 from comfy_async.models.jobs import JobPhase, job_phase
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
     from pathlib import Path
 
     from comfy_async._live.session import SubmitOptions
@@ -92,8 +92,13 @@ class HttpJobBackend:
         files: Files,
         finish_marker: bool,
         history_window: bool = False,
+        crowded: Callable[[], bool] = lambda: True,
     ) -> None:
-        """With ``history_window``, lookups close together are answered by one history read."""
+        """With ``history_window``, lookups close together are answered by one history read.
+
+        ``crowded`` says whether several jobs are in flight: only then do lookups wait for one
+        another (see :class:`~comfy_async._live.grouped_lookup.GroupedLookup`).
+        """
         self._prompts = prompts
         self._queue = queue
         self._history = history
@@ -101,7 +106,9 @@ class HttpJobBackend:
         self._files = files
         self.finish_marker = finish_marker
         self._grouped = (
-            GroupedLookup(self._lookup_one, self._read_window) if history_window else None
+            GroupedLookup(self._lookup_one, self._read_window, crowded=crowded)
+            if history_window
+            else None
         )
 
     async def submit(

@@ -10,7 +10,7 @@ import pytest
 from comfy_async import ComfyClient
 from comfy_async._live.grouped_lookup import GroupedLookup, window_size
 from comfy_async.errors import ComfyError, TransportError
-from comfy_async.job import JobResult, JobSnapshot
+from comfy_async.job import Job, JobResult, JobSnapshot
 from comfy_async.testing import FakeComfyServer
 
 from .conftest import UNIT, assert_clean, options, outcome
@@ -96,6 +96,18 @@ async def test_reads_are_a_tick_apart() -> None:
     assert server.manys == [keys(2), keys(6)[2:]]
 
 
+async def test_a_lookup_with_no_other_job_in_flight_does_not_wait_for_the_tick() -> None:
+    server = Server(keys(3))
+    tick = 50 * UNIT
+    grouped = GroupedLookup(server.one, server.many, tick=tick, crowded=lambda: False)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    for key in keys(3):  # one job after another, as a bot runs them
+        assert await grouped.lookup(key) is not None
+    assert loop.time() - started < tick / 2
+    assert server.ones == keys(3)
+
+
 async def test_a_prompt_the_window_does_not_hold_is_looked_up_on_its_own() -> None:
     server = Server(keys(5), window=keys(5)[:3])
     grouped = GroupedLookup(server.one, server.many)
@@ -165,6 +177,10 @@ def confirmations(fake: FakeComfyServer) -> dict[str, int]:
 
 async def run_jobs(comfy: ComfyClient, count: int) -> list[JobResult]:
     jobs = [await comfy.submit(sleeper(steps=1, prefix=f"job{index}_")) for index in range(count)]
+    return await results_of(jobs)
+
+
+async def results_of(jobs: Sequence[Job]) -> list[JobResult]:
     results = await asyncio.gather(*(outcome(job, 100 * UNIT) for job in jobs))
     assert all(isinstance(r, JobResult) for r in results), results
     return [r for r in results if isinstance(r, JobResult)]
@@ -195,22 +211,21 @@ async def test_many_jobs_ending_together_are_confirmed_by_far_fewer_requests(
 
 
 async def test_jobs_pushed_out_of_the_window_are_confirmed_one_by_one() -> None:
+    """An old job among new ones: the window of the newest holds the new ones, not it."""
     async with FakeComfyServer(time_scale=1.0) as fake:
-        fake.faults.delay_route("GET", "/jobs/{job_id}", 10 * UNIT)
-        async with (
-            ComfyClient(fake.url, options=options()) as comfy,
-            ComfyClient(fake.url, options=options()) as other,
-        ):
-            mine = asyncio.ensure_future(run_jobs(comfy, 10))
-            while fake.request_counts["GET /jobs/{job_id}"] == 0:
-                await asyncio.sleep(UNIT / 10)
-            # another client's 40 jobs end after mine, before my window is read
-            await asyncio.gather(*(other.run(sleeper(steps=1)) for _ in range(40)))
-            results = await mine
-        counts = confirmations(fake)
-    assert_own_outputs(results)
-    assert counts["windows"] >= 1
-    assert counts["per_prompt"] >= 10  # none of mine were in the window: each on its own
+        async with ComfyClient(fake.url, options=options()) as comfy:
+            old, *newer = await run_jobs(comfy, 12)  # ended in order: the old one first
+            before = confirmations(fake)
+            wanted = [old.prompt_id, newer[-1].prompt_id, newer[-2].prompt_id]
+            found = await asyncio.gather(*(comfy._live.backend.lookup(key) for key in wanted))
+        after = confirmations(fake)
+    assert [f.outputs if f else None for f in found] == [
+        old.outputs,
+        newer[-1].outputs,
+        newer[-2].outputs,
+    ]
+    assert after["windows"] - before["windows"] == 1  # 3 + a few of the newest: not the old one
+    assert after["per_prompt"] - before["per_prompt"] == 1  # the old one, on its own
 
 
 async def test_a_failed_window_read_falls_back_to_the_per_prompt_reads() -> None:
