@@ -401,6 +401,7 @@ class ApiV2Session:
             async with self.http.session.get(url, headers=headers, timeout=timeout) as response:
                 if response.status >= 400:
                     raise status_error(response.status, "GET", url, await response.read())
+                translator.stream_opened()
                 async for name, data in sse_events(response.content.iter_any()):
                     self._event(translator, name, data)
                     if translator.ended:
