@@ -17,12 +17,18 @@ elsewhere. A server that fails is taken out until it answers again; its jobs mov
 are deleted from its queue when it comes back, so none runs twice and each job has exactly one
 outcome. ``job.server`` says where a job runs, ``job.servers`` every server it went through, and
 the ``comfy_async.pool`` logger says why, at debug level.
+
+Comfy API v2 servers (Comfy Cloud's v2, serverless deployments, self-hosted v2 proxies) join the
+same pool: ``PoolServer(ComfyClient.v2(url, api_key=...))`` or ``PoolServer(url, api="v2")``.
+The v2 API tells nothing of a server's nodes, models or queue, so a v2 server is assumed able to
+run any workflow until it refuses one, and its load is the pool's jobs there; its jobs are the
+same :class:`~comfy_async.job.Job`, submitted under their prompt id as the ``Idempotency-Key``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 from comfy_async._live.keyed_lock import KeyedLocks
 from comfy_async._live.session import SubmitOptions, checked_prompt_id
@@ -55,7 +61,7 @@ class PoolServer:
 
     Args:
         server: its base URL, or a :class:`~comfy_async.client.ComfyClient` (which the pool
-            uses and leaves open).
+            uses and leaves open; ``ComfyClient.v2(...)`` for a Comfy API v2 server).
         name: how stats, logs and ``job.server`` name it (default: its base URL).
         weight: how fast it is relative to the others (2.0: twice as fast), used until its own
             job times are measured.
@@ -64,6 +70,11 @@ class PoolServer:
         tags: labels a submit can require (``submit(..., tags={"80gb"})``).
         warm_slots: how many model sets it can keep loaded at once (lowered when it is seen
             to evict).
+        api: for a URL, the API it speaks: ``"native"`` (ComfyUI's own, or Comfy Cloud's) or
+            ``"v2"`` (the Comfy API v2, ``/api/v2/*``; a client given as ``server`` says it
+            itself).
+        api_key: for a URL, its key (default: the pool's ``api_key``); a v2 server gets it as
+            ``Authorization: Bearer``.
 
     """
 
@@ -73,6 +84,8 @@ class PoolServer:
     max_queue: int = 2
     tags: frozenset[str] = frozenset()
     warm_slots: int = 2
+    api: Literal["native", "v2"] = "native"
+    api_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +110,19 @@ class ServerStats:
     """Seconds per job there (measured, or the prior until a job ends)."""
     load_cost: float
     """Seconds a model load adds there (measured, or the pool's estimate)."""
+    api: str = "native"
+    """``native`` or ``v2`` (the Comfy API v2: no catalogue, no queue to read)."""
+
+
+def _client(spec: PoolServer, options: ClientOptions | None, api_key: str | None) -> ComfyClient:
+    """The client the pool makes for a server given by URL."""
+    assert isinstance(spec.server, str)
+    key = spec.api_key or api_key
+    if spec.api == "v2":
+        return ComfyClient.v2(spec.server, api_key=key, options=options)
+    if spec.api != "native":
+        raise ConfigurationError(f"api must be 'native' or 'v2', got {spec.api!r}")
+    return ComfyClient(spec.server, options=options, api_key=key)
 
 
 def _member_settings(spec: PoolServer, client: ComfyClient) -> MemberSettings:
@@ -120,9 +146,12 @@ class ComfyPool:
     """A pool of ComfyUI servers behind the job API of :class:`~comfy_async.client.ComfyClient`.
 
     Args:
-        servers: base URLs, clients, or :class:`PoolServer` entries with options.
+        servers: base URLs, clients, or :class:`PoolServer` entries with options; Comfy API v2
+            servers among them as ``ComfyClient.v2(...)`` clients or ``PoolServer(url,
+            api="v2")``.
         options: client options for the servers given as URLs.
-        api_key: the Comfy Cloud key for Cloud URLs among ``servers``.
+        api_key: the key for Cloud URLs and v2 URLs among ``servers`` (a ``PoolServer`` may
+            carry its own).
         retries: how many times a job that was *running* on a server that failed is run again
             elsewhere (a job that had not started always moves: it never ran). ``0`` gives
             at-most-once execution; with retries a job interrupted by a network partition (not
@@ -172,8 +201,12 @@ class ComfyPool:
             client = (
                 spec.server
                 if isinstance(spec.server, ComfyClient)
-                else ComfyClient(spec.server, options=options, api_key=api_key)
+                else _client(spec, options, api_key)
             )
+            if not owned and spec.api == "v2" and client._api_v2_token is None:
+                raise ConfigurationError(
+                    f"{client.base_url} is a native client: make it with ComfyClient.v2(...)"
+                )
             self._clients.append(client)
             members.append(
                 Member(
@@ -414,6 +447,7 @@ class ComfyPool:
                 model_loads=member.model_loads,
                 mean_duration=member.mean_duration,
                 load_cost=member.load_cost,
+                api="native" if member.v2 is None else "v2",
             )
         return stats
 

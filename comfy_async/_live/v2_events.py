@@ -79,7 +79,7 @@ class V2Translator:
 
     @property
     def ended(self) -> bool:
-        """Whether the terminal event was fed."""
+        """Whether the terminal event was fed (or the translator was closed)."""
         return self._terminal
 
     def snapshot(self, v2: V2Job) -> None:
@@ -171,6 +171,10 @@ class V2Translator:
         ui.setdefault(kind, []).append(item)
         copy = {key: list(items) for key, items in ui.items()}
         self._job._feed(Executed(prompt_id=self._job.prompt_id, node=node, output=copy))
+
+    def close(self) -> None:
+        """Feed nothing more: the job left this server (a pool moved it elsewhere)."""
+        self._terminal = True
 
     def stream_opened(self) -> None:
         """A stream (re)opened: its first preview may be the snapshot of one fed already."""

@@ -148,9 +148,7 @@ async def test_previews_stream_as_the_contract_has_them_the_newest_on_connect() 
     assert [name for name, _ in after] == ["status", "progress"]  # ended: no stale preview
 
 
-async def test_a_stream_opened_mid_job_gets_the_newest_preview_and_previews_are_throttled() -> (
-    None
-):
+async def test_a_stream_opened_mid_job_gets_the_newest_preview_and_previews_are_throttled() -> None:
     async with (
         FakeComfyApiV2(time_scale=1.0, preview_every=60.0) as fake,
         aiohttp.ClientSession(headers=auth(fake)) as http,
