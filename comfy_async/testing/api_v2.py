@@ -105,6 +105,7 @@ class V2Faults:
 class _Job:
     id: str
     nodes_total: int
+    key: str | None = None
     status: str = "queued"
     created_at: str = field(default_factory=_now)
     started_at: str | None = None
@@ -181,7 +182,7 @@ class FakeComfyApiV2:
         self.native = server if server is not None else FakeComfyServer(**server_options)
         self.host = host
         self.faults = V2Faults()
-        #: Every job, by id.
+        #: Every job, by id (``.key``: the ``Idempotency-Key`` it was submitted with).
         self.jobs: dict[str, _Job] = {}
         #: Every ``Idempotency-Key`` claimed.
         self.claimed_keys: set[str] = set()
@@ -348,7 +349,7 @@ class FakeComfyApiV2:
         if key is not None:
             self.claimed_keys.add(key)
         job_id = str(uuid.uuid4())
-        job = _Job(id=job_id, nodes_total=len(workflow))
+        job = _Job(id=job_id, nodes_total=len(workflow), key=key)
         for node_id, node in workflow.items():
             if isinstance(node, dict) and isinstance(node.get("class_type"), str):
                 job.classes[str(node_id)] = node["class_type"]
