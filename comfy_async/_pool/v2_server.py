@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from comfy_async.errors import (
     AuthenticationError,
@@ -47,12 +47,20 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from comfy_async._live.v2_backend import ApiV2Session
-    from comfy_async._pool.member import ServerClient
     from comfy_async._pool.needs import Needs
     from comfy_async.job import Job
     from comfy_async.models.api_v2 import V2Job
 
-__all__ = ["Attempt", "V2Server", "attempt_outcome"]
+__all__ = ["Attempt", "V2Client", "V2Server", "attempt_outcome", "learns_from"]
+
+
+class V2Client(Protocol):
+    """What a v2 member needs of its client (a ``ComfyClient.v2`` session)."""
+
+    _api_v2: ApiV2Session | None
+
+    @property
+    def _v2(self) -> ApiV2Session | None: ...
 
 
 class Attempt(enum.Enum):
@@ -93,7 +101,7 @@ def learns_from(error: ComfyError) -> bool:
 class V2Server:
     """The pool's view of one v2 server: its session, the jobs it holds, what it refused."""
 
-    def __init__(self, client: ServerClient) -> None:
+    def __init__(self, client: V2Client) -> None:
         self.client = client
         self.refused: dict[Needs, list[str]] = {}
         """Needs this server refused as ``invalid_workflow``, with why."""

@@ -175,10 +175,13 @@ async def test_a_v2_server_that_refuses_a_workflow_is_taught_and_the_job_moves()
         assert v2.submissions == 1
         later = await pool.run(rare_graph(2), timeout=60)  # not sent there again
         assert v2.submissions == 1
-    assert moved and moved[0].server == "v2" and not moved[0].started
+    assert len(moved) == 1
+    assert moved[0].server == "v2"
+    assert not moved[0].started
     assert "refused" in moved[0].reason
     assert first.servers == (v2.url, native.url)
-    assert result.files and later.files
+    assert result.files
+    assert later.files
 
 
 async def test_a_workflow_only_a_v2_server_could_run_ends_with_its_refusal() -> None:
