@@ -54,6 +54,10 @@ if TYPE_CHECKING:
 
 __all__ = ["ComfyPool", "PoolServer", "ServerStats"]
 
+_NATIVE_API = "native-api"
+"""The tag every native server carries: a job needing what only the native API offers
+(``partial_execution_targets``) requires it, so it never goes to a Comfy API v2 server."""
+
 
 @dataclass(frozen=True, slots=True)
 class PoolServer:
@@ -137,7 +141,7 @@ def _member_settings(spec: PoolServer, client: ComfyClient) -> MemberSettings:
         name=spec.name or client.base_url.rstrip("/"),
         weight=spec.weight,
         max_queue=spec.max_queue,
-        tags=frozenset(spec.tags),
+        tags=frozenset(spec.tags) | ({_NATIVE_API} if client._api_v2_token is None else set()),
         warm_slots=spec.warm_slots,
     )
 
@@ -292,7 +296,9 @@ class ComfyPool:
         ``priority`` first; :class:`~comfy_async.config.AdmissionPolicy`), then for a server
         that can run it and has room (``job.server`` says which; ``job.position`` its place in
         line meanwhile). Only servers with every node class and model file the workflow names,
-        and all of ``tags``, are considered. The other options are those of
+        and all of ``tags``, are considered (with ``partial_execution_targets``, native servers
+        only: the Comfy API v2 runs whole graphs; ``preview_method`` is not sent to a v2
+        server, whose previews are its own). The other options are those of
         :meth:`ComfyClient.submit`; ``retries`` overrides the pool's for this job, ``timeout``
         counts from now (time held included). Cancelling a held job needs no request.
 
@@ -306,6 +312,8 @@ class ComfyPool:
         """
         await self.start()
         prompt = await self._prompt_of(workflow)
+        if partial_execution_targets is not None:
+            tags = {*tags, _NATIVE_API}  # the Comfy API v2 runs whole graphs only
         if validate:
             capable = self._core.capable(Demand(needs_of(prompt), frozenset(tags)))
             if capable is not None and capable.catalogue is not None:

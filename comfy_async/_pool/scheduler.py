@@ -576,7 +576,9 @@ class Scheduler:
                     await asyncio.sleep(self.settings.probe_every)  # come back later
                 else:
                     self._failed(member, f"a submission failed: {reason}")
-                if not job.done():
+                if job._cancel_requested:
+                    job._settle(JobCancelled(job.prompt_id))  # nothing was created: done
+                elif not job.done():
                     self._take_back(entry, member, f"not submitted: {reason}", started=False)
                 return
             now = self._clock()

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Protocol
 from comfy_async.errors import (
     AuthenticationError,
     BadRequestError,
+    ClientClosedError,
     ComfyError,
     ConflictError,
     ConnectError,
@@ -80,13 +81,15 @@ class Attempt(enum.Enum):
 
 def attempt_outcome(error: ComfyError) -> Attempt:
     """Classify a failed submission attempt by what it says about the job on the server."""
-    if isinstance(error, ConflictError) and "Idempotency-Key" in str(error):
+    if isinstance(error, ConflictError):  # what the session makes of idempotency_key_reuse
         return Attempt.CLAIMED
     if isinstance(error, RateLimitedError | ServiceUnavailableError):
         return Attempt.BUSY
     if isinstance(error, BadRequestError):
         return Attempt.REFUSED
-    if isinstance(error, ConnectError | AuthenticationError | PaymentRequiredError | NotFoundError):
+    never_sent = (ConnectError, ClientClosedError)  # the request never left
+    refused = (AuthenticationError, PaymentRequiredError, NotFoundError)  # before creating
+    if isinstance(error, never_sent + refused):
         return Attempt.NOT_SENT
     if isinstance(error, HTTPStatusError) and error.status < 500:
         return Attempt.NOT_SENT

@@ -271,3 +271,61 @@ async def test_a_lost_submission_answer_is_never_run_elsewhere() -> None:
     assert ran == Counter({job.prompt_id: 1})
     assert native.finished == []
     assert submissions == 2  # the key was presented again, and found claimed
+
+
+async def test_partial_execution_goes_to_native_servers_only() -> None:
+    async with (
+        FakeComfyServer(time_scale=1.0) as native,
+        FakeComfyApiV2(time_scale=1.0) as v2,
+        ComfyPool(
+            [v2_member(v2, name="v2", max_queue=4), native.url], options=QUICK, probe_every=0.1
+        ) as pool,
+    ):
+        jobs = [
+            await pool.submit(graph(seed), partial_execution_targets=["3"]) for seed in range(3)
+        ]
+        await asyncio.gather(*(job.result(timeout=60) for job in jobs))
+    assert {job.server for job in jobs} == {native.url}
+    assert v2.submissions == 0
+    async with (
+        FakeComfyApiV2(time_scale=1.0) as v2,
+        ComfyPool([v2_member(v2, name="v2")], options=QUICK) as pool,
+    ):
+        with pytest.raises(NoCapableServerError, match="native-api"):
+            await pool.submit(graph(1), partial_execution_targets=["3"])
+
+
+@pytest.mark.parametrize("retries", [0, 1])
+async def test_a_lost_answer_from_a_server_that_stays_away_moves_only_within_retries(
+    retries: int,
+) -> None:
+    async with (
+        FakeComfyServer(time_scale=1.0) as native,
+        FakeComfyApiV2(time_scale=1.0) as v2,
+        ComfyPool(
+            [v2_member(v2, name="v2"), native.url],  # the v2 server is asked first
+            options=QUICK,
+            probe_every=0.3,
+            down_after=0.6,
+            retries=retries,
+        ) as pool,
+    ):
+        v2.faults.lose_submit_answers = 1
+        job = await pool.submit(graph(1))
+        await wait_for(lambda: bool(v2.jobs), limit=10)
+        await v2.suspend()  # before the key is presented again: no answer for good
+        if retries:
+            moved = [event async for event in job if isinstance(event, JobMoved)]
+            await job.result(timeout=60)
+        else:
+            with pytest.raises(JobLost, match="no answer"):
+                await job.result(timeout=60)
+        await v2.resume()
+    if retries:  # like a job running on a server that died: it may run there, and runs here
+        assert len(moved) == 1
+        assert moved[0].started
+        assert job.servers == (v2.url, native.url)
+        assert [outcome for _, outcome in native.finished] == ["success"]
+    else:  # at most once: it may run on the v2 server, and nowhere else
+        assert job.servers == (v2.url,)
+        assert native.finished == []
