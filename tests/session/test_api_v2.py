@@ -1,7 +1,8 @@
 """The Comfy API v2 backend behind the same Job, against the v2 fake, with faults injected.
 
 The proof first: one job script, unchanged, runs against the native fake and the v2 fake and
-sees the same lifecycle of events and the same result. Then the scenarios the WebSocket backend
+sees the same lifecycle of events, the same previews (the contract's SSE ``preview`` events as
+``PreviewImage``) and the same result. Then the scenarios the WebSocket backend
 has where they apply: a stream cut mid-job, 5xx answers, slow polls, cancel by task
 cancellation, timeouts, failures, re-attach by id, idempotent submission, bad credentials.
 Durations are multiples of ``UNIT`` (env ``COMFY_ASYNC_TEST_UNIT``).
