@@ -14,8 +14,8 @@ graph, a fresh ``prompt_id`` and the ``client_id``):
 * **bare aiohttp**: ``session.post(url, data=orjson.dumps(body))``, ``await response.read()``,
   ``orjson.loads`` — the least a client can do.
 
-Targets: ours ≥ 90 % of bare aiohttp's requests per second, and client CPU per request ≤ 1.2×,
-at every concurrency.
+Targets: ours ≥ 90 % of bare aiohttp's requests per second at each concurrency (one target
+each), and client CPU per request ≤ 1.2× at the worst concurrency.
 
 Run: ``python benchmarks/p4_submit.py [--quick] [--runs N]``.
 """
@@ -152,7 +152,8 @@ def body(args: argparse.Namespace, report: Report) -> None:
         "bare CPU µs/req",
         "CPU ours/bare",
     )
-    worst_rate, worst_cpu = float("inf"), 0.0
+    rates: dict[str, float] = {}
+    worst_cpu = 0.0
     for concurrency, rows in found.items():
         ours_rps, bare_rps = median(rows["ours"]["rps"]), median(rows["bare"]["rps"])
         ours_cpu = median(rows["ours"]["cpu_per_request"])
@@ -166,7 +167,7 @@ def body(args: argparse.Namespace, report: Report) -> None:
             f"{bare_cpu * 1e6:.0f}",
             f"{ours_cpu / bare_cpu:.2f}x",
         )
-        worst_rate = min(worst_rate, ours_rps / bare_rps)
+        rates[concurrency] = ours_rps / bare_rps
         worst_cpu = max(worst_cpu, ours_cpu / bare_cpu)
     report.notes.append(
         "ours is comfy.prompts.submit: the submit path without the WebSocket part (see the "
@@ -174,7 +175,10 @@ def body(args: argparse.Namespace, report: Report) -> None:
         "another process)."
     )
     report.raw = found
-    report.target("P4 req/s ours / bare aiohttp (worst concurrency)", worst_rate, ">=", 0.90, "%")
+    for concurrency, rate in rates.items():
+        report.target(
+            f"P4 req/s ours / bare aiohttp at concurrency {concurrency}", rate, ">=", 0.90, "%"
+        )
     report.target("P4 client CPU ours / bare aiohttp (worst concurrency)", worst_cpu, "<=", 1.2)
 
 

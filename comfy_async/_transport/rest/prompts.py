@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from comfy_async._transport.rest.history import History
     from comfy_async._transport.rest.jobs import Jobs
     from comfy_async._transport.rest.queue import Queue
+    from comfy_async._transport.routes import CompiledRoute
 
 __all__ = ["Prompts", "batch_prompt_id", "new_prompt_id"]
 
@@ -96,13 +97,14 @@ def _check_prompt_id(prompt_id: str) -> None:
 class Prompts(Namespace):
     """Submitting prompts: ``comfy.prompts``."""
 
-    __slots__ = ("_history", "_jobs", "_queue")
+    __slots__ = ("_history", "_jobs", "_queue", "_submit")
 
     def __init__(self, http: HttpClient, *, jobs: Jobs, queue: Queue, history: History) -> None:
         super().__init__(http)
         self._jobs = jobs
         self._queue = queue
         self._history = history
+        self._submit: CompiledRoute | None = None  # compiled on the first submit
 
     async def info(self) -> PromptInfo:
         """The queue size (pending + running; per user on Comfy Cloud). Cancelling abandons it."""
@@ -158,11 +160,12 @@ class Prompts(Namespace):
             body["extra_data"] = extra
         if partial_execution_targets is not None:
             body["partial_execution_targets"] = list(partial_execution_targets)
+        route = self._submit
+        if route is None:
+            route = self._submit = self._route("prompt.submit")
         failure: ComfyError
         try:
-            response = await self._http.request(
-                self._route("prompt.submit"), json=body, retry=False, allow=(400,)
-            )
+            response = await self._http.request(route, json=body, retry=False, allow=(400,))
         except (TransportError, ServerError) as error:
             failure = error
         else:
