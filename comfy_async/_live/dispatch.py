@@ -363,6 +363,11 @@ class PreviewReader:
         """The next preview (the newest one buffered, with ``latest_only``)."""
         stream = self._stream
         while True:
+            previews = stream._previews
+            if previews and not stream._events and not self._latest_only:
+                # the common case, inlined: only previews are buffered, take the oldest
+                stream._read = True
+                return previews.popleft()[1]
             preview = stream.next_preview_nowait(latest_only=self._latest_only)
             if preview is not None:
                 return preview
