@@ -359,6 +359,10 @@ def body(args: argparse.Namespace, report: Report) -> None:
         f"events (+ none lost: {seen.get('overflowed', 0)} coalesced or dropped, "
         f"{seen.get('orphaned', 0)} orphaned)."
     )
+    paired = " ".join(f"{f / h:.0%}" for f, h in zip(found["full"], found["handoff"], strict=True))
+    report.notes.append(
+        f"Full path / floor in each round (the two run next to each other): {paired}."
+    )
     report.raw = found
     report.target("P1 full path / minimal hand-off floor", full / handoff, ">=", 0.85, "%")
 

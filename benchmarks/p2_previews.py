@@ -266,6 +266,10 @@ def body(args: argparse.Namespace, report: Report) -> None:
         f"{found['seen'].get('previews', 0):,} previews delivered per full round, "
         f"{found['seen'].get('dropped', 0)} dropped."
     )
+    paired = " ".join(f"{f / h:.0%}" for f, h in zip(found["full"], found["handoff"], strict=True))
+    report.notes.append(
+        f"Full path / floor in each round (the two run next to each other): {paired}."
+    )
     report.raw = found
     report.target("P2 full path / preview hand-off floor", full / handoff, ">=", 0.95, "%")
     report.target(

@@ -469,6 +469,8 @@ class Job:
             self._progress = event
             if event.node is not None:
                 self._node = event.node
+        elif type(event) is PreviewImage:
+            pass  # nothing to keep: straight to the stream
         elif type(event) is Executing:
             if event.node is None:
                 self._saw_finish_marker()

@@ -130,7 +130,11 @@ class JobStream:
             return
         seq = self._seq = self._seq + 1
         if type(event) is PreviewImage:
-            self._put_preview(event)
+            previews = self._previews
+            if previews is not None and len(previews) < self._limits.job_previews:
+                previews.append((seq, event))
+            else:
+                self._put_preview(event)
         else:
             events = self._events
             if events is None:
