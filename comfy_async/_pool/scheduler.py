@@ -55,6 +55,7 @@ if TYPE_CHECKING:
 
     from comfy_async._pool.announcer import Announcer
     from comfy_async._pool.held import Demand, Entry
+    from comfy_async._pool.installer import Installer
     from comfy_async._pool.member import Member
     from comfy_async.config import AdmissionPolicy
     from comfy_async.job import Job
@@ -118,6 +119,8 @@ class Scheduler:
         self._closing = False
         self.moves = 0
         self.retried = 0
+        self.installer: Installer | None = None
+        """Equips servers for held jobs none can run (``auto_install``; ``None``: off)."""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -212,6 +215,8 @@ class Scheduler:
             self._wake.clear()
             self._release()
             self._place()
+            if self.installer is not None:
+                self.installer.consider()
 
     def _release(self) -> None:
         """Let waiting jobs have their turn, in the fair order.
@@ -407,6 +412,8 @@ class Scheduler:
             await asyncio.sleep(self.settings.probe_every)
 
     async def _probe(self, member: Member) -> None:
+        if member.rebooting:
+            return  # a planned restart: its installer waits for it to come back
         now = self._clock()
         try:
             async with asyncio.timeout(self.settings.probe_timeout):

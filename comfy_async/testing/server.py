@@ -222,6 +222,9 @@ class FakeComfyServer:
             names (default: :data:`EXAMPLE_PACK_URL` with ``ExamplePackInvert``); any other
             source fails as the real Manager fails on a pack its channel does not list.
         manager_task_duration: seconds one Manager task takes (times ``time_scale``).
+        manager_load_at_start: installed packs' nodes join ``/object_info`` only at the next
+            start (a Manager reboot or :meth:`restart`), as on a real server; by default they
+            join as soon as their task finishes.
 
     """
 
@@ -256,6 +259,7 @@ class FakeComfyServer:
         manager: bool = False,
         manager_packs: Mapping[str, Iterable[str]] | None = None,
         manager_task_duration: float = 1.0,
+        manager_load_at_start: bool = False,
     ) -> None:
         _check_loopback(host)
         _check_loopback(redirect_host)
@@ -340,6 +344,7 @@ class FakeComfyServer:
                 models=self.models,
                 model_folders=self._info["model_folders"],
                 template=template if isinstance(template, dict) else None,
+                load_at_start=manager_load_at_start,
             )
 
     # ------------------------------------------------------------------ public surface
