@@ -64,8 +64,10 @@ class PoolCore:
         self.scheduler = Scheduler(
             members, settings=settings, announcer=self.announcer, admission=admission
         )
+        self.installer: Installer | None = None
         if auto_install is not None:
-            self.scheduler.installer = Installer(auto_install, self.scheduler, self.announcer)
+            self.installer = Installer(auto_install, self.scheduler, self.announcer)
+            self.scheduler.equip = self.installer.consider
         self._limits = limits
         self._demands: dict[Demand, Demand] = {}
         self._started = False
@@ -129,7 +131,7 @@ class PoolCore:
             missing[member.name] = lacks
         if unknown:
             return None  # held until a server that was down is read
-        installer = self.scheduler.installer
+        installer = self.installer
         if installer is None:
             raise NoCapableServerError(missing)
         refusal = installer.refusal(demand, missing)

@@ -34,11 +34,11 @@ from typing import TYPE_CHECKING, Literal
 from comfy_async._pool.breaker import Health
 from comfy_async._pool.needs import lacking
 from comfy_async._transport.rest.comfyui_manager import (
+    ComfyUIManager,
     check_install_url,
     check_model_file_name,
     check_model_folder,
 )
-from comfy_async.client import ComfyClient
 from comfy_async.errors import (
     AutoInstallError,
     ComfyError,
@@ -55,7 +55,6 @@ if TYPE_CHECKING:
     from comfy_async._pool.held import Demand
     from comfy_async._pool.member import Member
     from comfy_async._pool.scheduler import Scheduler
-    from comfy_async._transport.rest.comfyui_manager import ComfyUIManager
     from comfy_async.catalogue import Catalogue
     from comfy_async.config import AutoInstall
     from comfy_async.models.comfyui_manager import ManagerTicket
@@ -260,12 +259,12 @@ class Installer:
     async def _probe_manager(self, member: Member) -> None:
         settings = self._scheduler.settings
         try:
-            client = member.client
-            if not isinstance(client, ComfyClient):
+            manager = _manager_of(member)
+            if manager is None:
                 found = False
             else:
                 async with asyncio.timeout(settings.probe_timeout):
-                    found = await client.manager.available()
+                    found = await manager.available()
             self.has_manager[member.name] = found
             logger.debug("server %s %s ComfyUI-Manager", member.name, "has" if found else "lacks")
         except (ComfyError, TimeoutError) as error:
@@ -328,14 +327,13 @@ class Installer:
 
     async def _equip(self, member: Member, demand: Demand, items: frozenset[Item]) -> bool:
         """Install ``items`` on ``member`` and re-read it; whether it was restarted for them."""
-        client = member.client
-        if not isinstance(client, ComfyClient):
+        manager = _manager_of(member)
+        if manager is None:
             raise ManagerUnavailableError("the pool does not speak ComfyUI-Manager to it")
-        manager = client.manager
         tickets = await self._queue(manager, items)
         logger.debug("server %s: following %d Manager task(s)", member.name, len(tickets))
         await manager.wait(*tickets)
-        member.catalogue = await client.nodes(refresh=True)
+        member.catalogue = await member.client.nodes(refresh=True)
         still = items & _items(demand, member.catalogue)
         if not still:
             return False
@@ -411,6 +409,12 @@ class Installer:
             raise InstallFailed(f"the server restarted but does not list {names}")
         member.forget_warm()
         logger.info("server %s is back with %s", member.name, ", ".join(map(str, sorted(items))))
+
+
+def _manager_of(member: Member) -> ComfyUIManager | None:
+    """The client's ``comfy.manager`` (``None``: a client that has none, such as a v2 one)."""
+    manager = getattr(member.client, "manager", None)
+    return manager if isinstance(manager, ComfyUIManager) else None
 
 
 def _items(demand: Demand, catalogue: Catalogue) -> frozenset[Item]:

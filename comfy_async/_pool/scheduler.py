@@ -55,7 +55,6 @@ if TYPE_CHECKING:
 
     from comfy_async._pool.announcer import Announcer
     from comfy_async._pool.held import Demand, Entry
-    from comfy_async._pool.installer import Installer
     from comfy_async._pool.member import Member
     from comfy_async.config import AdmissionPolicy
     from comfy_async.job import Job
@@ -119,8 +118,9 @@ class Scheduler:
         self._closing = False
         self.moves = 0
         self.retried = 0
-        self.installer: Installer | None = None
-        """Equips servers for held jobs none can run (``auto_install``; ``None``: off)."""
+        self.equip: Callable[[], None] | None = None
+        """Called after each placement round: starts the installs held jobs wait for
+        (``auto_install``; ``None``: off)."""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -215,8 +215,8 @@ class Scheduler:
             self._wake.clear()
             self._release()
             self._place()
-            if self.installer is not None:
-                self.installer.consider()
+            if self.equip is not None:
+                self.equip()
 
     def _release(self) -> None:
         """Let waiting jobs have their turn, in the fair order.
