@@ -81,7 +81,8 @@ class ServerStats:
 
     name: str
     health: str
-    """``up``, ``down`` or ``recovering`` (clearing moved jobs from its queue)."""
+    """``up``, ``down``, ``recovering`` (clearing moved jobs from its queue) or ``restarting``
+    (draining, then restarting to load nodes it installed: a planned outage)."""
     in_flight: int
     """The pool's jobs there (queued or running)."""
     queued_elsewhere: int
@@ -419,7 +420,7 @@ class ComfyPool:
         for member in self._core.members:
             stats[member.name] = ServerStats(
                 name=member.name,
-                health=member.health.value,
+                health="restarting" if member.paused else member.health.value,
                 in_flight=len(member.entries),
                 queued_elsewhere=member.external,
                 warm_models=tuple(sorted(member.warm_models)),

@@ -38,6 +38,7 @@ from comfy_async._transport.rest.comfyui_manager import (
     check_install_url,
     check_model_file_name,
     check_model_folder,
+    check_registry_id,
 )
 from comfy_async.errors import (
     AutoInstallError,
@@ -112,9 +113,15 @@ def _models(policy: AutoInstall) -> Iterable[tuple[tuple[str, str], str]]:
 
 def _registry_source(source: str) -> tuple[str, str]:
     """``id`` or ``id@version`` → ``(id, version)``."""
-    node_id, _, version = source.partition("@")
-    if not node_id or (_ and not version):
-        raise ConfigurationError(f"{source!r} is neither a git URL nor a registry id[@version]")
+    node_id, at, version = source.partition("@")
+    try:
+        check_registry_id(node_id)
+        if at:
+            check_registry_id(version, "version")
+    except ConfigurationError:
+        raise ConfigurationError(
+            f"{source!r} is neither an http(s) git URL nor a registry id[@version]"
+        ) from None
     return node_id, version or "latest"
 
 

@@ -230,10 +230,21 @@ async def test_a_planned_restart_loses_no_job_and_runs_none_twice() -> None:
             await asyncio.sleep(0.2)  # both on the server before the install asks for a restart
             needy = [await pool.submit(with_pack_node(seed)) for seed in range(10, 13)]
             after = [await pool.submit(txt2img(seed)) for seed in range(20, 22)]
+            healths: set[str] = set()
+
+            async def watch() -> None:
+                while True:
+                    healths.add(pool.stats()["s"].health)
+                    await asyncio.sleep(0.005)
+
+            watcher = asyncio.create_task(watch())
             results = [await job.result(timeout=60) for job in [*running, *needy, *after]]
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
             seen = await drained(stream)
             moved_away = pool.stats()["s"].moved_away
     assert moved_away == 0
+    assert healths == {"up", "restarting"}
     assert all(len(job.servers) == 1 for job in [*running, *needy, *after])  # none moved
     assert all(result.files for result in results)
     assert server.manager_reboots == 1
@@ -253,6 +264,8 @@ async def test_a_planned_restart_loses_no_job_and_runs_none_twice() -> None:
         ({"nodes": {NODE: "file:///etc/passwd"}}, UnsafeURLError),
         ({"nodes": {NODE: "https://user:secret@example.com/pack"}}, UnsafeURLError),
         ({"nodes": {NODE: "not a registry id@"}}, ConfigurationError),
+        ({"nodes": {NODE: "comfyui-pack@"}}, ConfigurationError),
+        ({"nodes": {NODE: "owner/pack"}}, ConfigurationError),
         ({"models": {"checkpoints/../x.safetensors": "https://e.example/x"}}, UnsafePathError),
         ({"models": {"../models/x.safetensors": "https://e.example/x"}}, UnsafePathError),
         ({"models": {"x.safetensors": "https://e.example/x"}}, ConfigurationError),
