@@ -42,14 +42,22 @@ async def test_a_run_saves_its_output_and_every_preview(cli, tmp_path: Path) -> 
 
 
 async def test_previews_dropped_by_a_slow_disk_are_counted_and_said(
-    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cli, comfy_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import comfy_async.cli.execution as execution
 
     written = execution.write_preview
+    runs_before = {"previews": 0, "again": 1}  # the prompts the server ran before each run
 
     async def slow_write(folder: Path, stem: str, event: object) -> Path:
-        await asyncio.sleep(0.003)
+        # The disk stalls on a run's first frame until the server has sent all 400, so the
+        # frames waiting outnumber what the CLI keeps however fast either side runs here.
+        if folder.name in runs_before:
+            before = runs_before.pop(folder.name)
+            async with asyncio.timeout(30):
+                while len(comfy_server.finished) <= before:
+                    await asyncio.sleep(0.005)
+        await asyncio.sleep(0.001)
         return await written(folder, stem, event)  # type: ignore[arg-type]
 
     monkeypatch.setattr(execution, "write_preview", slow_write)
@@ -62,7 +70,7 @@ async def test_previews_dropped_by_a_slow_disk_are_counted_and_said(
     assert report["previews"] == saved
     assert report["previews_dropped"] > 0  # the CLI keeps at most 256 frames waiting
     assert saved + report["previews_dropped"] == 400  # every frame is saved or counted
-    again = write_json(tmp_path / "again.json", sleeper(steps=400, preview="JPEG", color=3))
+    again = write_json(tmp_path / "again.json", sleeper(steps=400, preview="JPEG"))  # fresh colour
     plain = await cli("run", again, "--no-save", "--previews", tmp_path / "again")
     assert "more dropped: saving them fell behind the server" in plain.err
 
