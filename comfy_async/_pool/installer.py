@@ -220,6 +220,8 @@ class Installer:
         failures: dict[str, str] = {}
         tried = False
         for member in self._scheduler.members:
+            if not demand.tags <= member.settings.tags:
+                continue  # its missing tags say enough
             items = self.lacks(member, demand) or frozenset()
             reasons = [self.failed.get((member.name, item), "") for item in sorted(items)]
             reasons = [reason for reason in reasons if reason]

@@ -201,6 +201,31 @@ async def test_a_failed_install_is_tried_once_per_server_then_fails_the_jobs() -
     assert all(server.prompt_posts == [] for server in servers)
 
 
+async def test_jobs_whose_install_failed_on_one_server_stay_held_for_another() -> None:
+    cannot = {**MANAGER, "manager_packs": {}}  # its Manager's channel does not list the pack
+    async with fake_fleet(cannot, MANAGER, time_scale=0.01) as servers:
+        first, second = servers
+        async with ComfyPool(
+            [PoolServer(first.url, name="first"), PoolServer(second.url, name="second")],
+            options=FAST,
+            auto_install=NODES,
+        ) as pool:
+            stream = pool.events()
+            jobs = [await pool.submit(with_pack_node(seed)) for seed in range(3)]
+            results = [await job.result(timeout=30) for job in jobs]
+            seen = await drained(stream)
+    assert all(result.files for result in results)
+    assert {job.server for job in jobs} == {second.url}
+    assert [len(server.manager_tasks) for server in servers] == [1, 1]
+    assert [type(event).__name__ for event in seen] == [
+        "ServerInstalling",
+        "ServerInstallFailed",
+        "ServerInstalling",
+        "ServerInstalled",
+    ]
+    assert [event.server for event in seen] == ["first", "first", "second", "second"]
+
+
 async def test_nodes_loaded_at_the_next_start_need_the_reboot_the_policy_allows() -> None:
     late = {**MANAGER, "manager_load_at_start": True}
     async with fake_fleet(late, time_scale=0.01) as (server,):
@@ -216,13 +241,16 @@ async def test_nodes_loaded_at_the_next_start_need_the_reboot_the_policy_allows(
 
 
 async def test_a_planned_restart_loses_no_job_and_runs_none_twice() -> None:
-    late = {**MANAGER, "manager_load_at_start": True}
+    # Down for a while when it restarts, as a real server is: probes would take it down.
+    late = {**MANAGER, "manager_load_at_start": True, "manager_reboot_time": 100.0}
     policy = AutoInstall(nodes={NODE: EXAMPLE_PACK_URL}, reboot=True, timeout=60)
     async with fake_fleet(late, time_scale=0.02) as (server,):
         async with ComfyPool(
             [PoolServer(server.url, name="s", max_queue=2)],
             options=FAST,
-            probe_every=0.05,
+            probe_every=0.02,
+            probe_timeout=0.5,
+            failures_to_trip=2,  # two failed probes in the restart would take it down
             auto_install=policy,
         ) as pool:
             stream = pool.events()
