@@ -17,12 +17,18 @@ elsewhere. A server that fails is taken out until it answers again; its jobs mov
 are deleted from its queue when it comes back, so none runs twice and each job has exactly one
 outcome. ``job.server`` says where a job runs, ``job.servers`` every server it went through, and
 the ``comfy_async.pool`` logger says why, at debug level.
+
+Comfy API v2 servers (Comfy Cloud's v2, serverless deployments, self-hosted v2 proxies) join the
+same pool: ``PoolServer(ComfyClient.v2(url, api_key=...))`` or ``PoolServer(url, api="v2")``.
+The v2 API tells nothing of a server's nodes, models or queue, so a v2 server is assumed able to
+run any workflow until it refuses one, and its load is the pool's jobs there; its jobs are the
+same :class:`~comfy_async.job.Job`, submitted under their prompt id as the ``Idempotency-Key``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 from comfy_async._live.keyed_lock import KeyedLocks
 from comfy_async._live.session import SubmitOptions, checked_prompt_id
@@ -48,6 +54,10 @@ if TYPE_CHECKING:
 
 __all__ = ["ComfyPool", "PoolServer", "ServerStats"]
 
+_NATIVE_API = "native-api"
+"""The tag every native server carries: a job needing what only the native API offers
+(``partial_execution_targets``) requires it, so it never goes to a Comfy API v2 server."""
+
 
 @dataclass(frozen=True, slots=True)
 class PoolServer:
@@ -55,7 +65,7 @@ class PoolServer:
 
     Args:
         server: its base URL, or a :class:`~comfy_async.client.ComfyClient` (which the pool
-            uses and leaves open).
+            uses and leaves open; ``ComfyClient.v2(...)`` for a Comfy API v2 server).
         name: how stats, logs and ``job.server`` name it (default: its base URL).
         weight: how fast it is relative to the others (2.0: twice as fast), used until its own
             job times are measured.
@@ -64,6 +74,11 @@ class PoolServer:
         tags: labels a submit can require (``submit(..., tags={"80gb"})``).
         warm_slots: how many model sets it can keep loaded at once (lowered when it is seen
             to evict).
+        api: for a URL, the API it speaks: ``"native"`` (ComfyUI's own, or Comfy Cloud's) or
+            ``"v2"`` (the Comfy API v2, ``/api/v2/*``; a client given as ``server`` says it
+            itself).
+        api_key: for a URL, its key (default: the pool's ``api_key``); a v2 server gets it as
+            ``Authorization: Bearer``.
 
     """
 
@@ -73,6 +88,8 @@ class PoolServer:
     max_queue: int = 2
     tags: frozenset[str] = frozenset()
     warm_slots: int = 2
+    api: Literal["native", "v2"] = "native"
+    api_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +115,19 @@ class ServerStats:
     """Seconds per job there (measured, or the prior until a job ends)."""
     load_cost: float
     """Seconds a model load adds there (measured, or the pool's estimate)."""
+    api: str = "native"
+    """``native`` or ``v2`` (the Comfy API v2: no catalogue, no queue to read)."""
+
+
+def _client(spec: PoolServer, options: ClientOptions | None, api_key: str | None) -> ComfyClient:
+    """The client the pool makes for a server given by URL."""
+    assert isinstance(spec.server, str)
+    key = spec.api_key or api_key
+    if spec.api == "v2":
+        return ComfyClient.v2(spec.server, api_key=key, options=options)
+    if spec.api != "native":
+        raise ConfigurationError(f"api must be 'native' or 'v2', got {spec.api!r}")
+    return ComfyClient(spec.server, options=options, api_key=key)
 
 
 def _member_settings(spec: PoolServer, client: ComfyClient) -> MemberSettings:
@@ -112,7 +142,7 @@ def _member_settings(spec: PoolServer, client: ComfyClient) -> MemberSettings:
         name=spec.name or client.base_url.rstrip("/"),
         weight=spec.weight,
         max_queue=spec.max_queue,
-        tags=frozenset(spec.tags),
+        tags=frozenset(spec.tags) | ({_NATIVE_API} if client._api_v2_token is None else set()),
         warm_slots=spec.warm_slots,
     )
 
@@ -121,9 +151,12 @@ class ComfyPool:
     """A pool of ComfyUI servers behind the job API of :class:`~comfy_async.client.ComfyClient`.
 
     Args:
-        servers: base URLs, clients, or :class:`PoolServer` entries with options.
+        servers: base URLs, clients, or :class:`PoolServer` entries with options; Comfy API v2
+            servers among them as ``ComfyClient.v2(...)`` clients or ``PoolServer(url,
+            api="v2")``.
         options: client options for the servers given as URLs.
-        api_key: the Comfy Cloud key for Cloud URLs among ``servers``.
+        api_key: the key for Cloud URLs and v2 URLs among ``servers`` (a ``PoolServer`` may
+            carry its own).
         retries: how many times a job that was *running* on a server that failed is run again
             elsewhere (a job that had not started always moves: it never ran). ``0`` gives
             at-most-once execution; with retries a job interrupted by a network partition (not
@@ -184,8 +217,12 @@ class ComfyPool:
             client = (
                 spec.server
                 if isinstance(spec.server, ComfyClient)
-                else ComfyClient(spec.server, options=options, api_key=api_key)
+                else _client(spec, options, api_key)
             )
+            if not owned and spec.api == "v2" and client._api_v2_token is None:
+                raise ConfigurationError(
+                    f"{client.base_url} is a native client: make it with ComfyClient.v2(...)"
+                )
             self._clients.append(client)
             members.append(
                 Member(
@@ -273,7 +310,9 @@ class ComfyPool:
         that can run it and has room (``job.server`` says which; ``job.position`` its place in
         line meanwhile). Only servers with every node class and model file the workflow names,
         and all of ``tags``, are considered (or, with ``auto_install``, a server that installs
-        what it lacks first). The other options are those of
+        what it lacks first; with ``partial_execution_targets``, native servers only: the Comfy
+        API v2 runs whole graphs; ``preview_method`` is not sent to a v2 server, whose previews
+        are its own). The other options are those of
         :meth:`ComfyClient.submit`; ``retries`` overrides the pool's for this job, ``timeout``
         counts from now (time held included). Cancelling a held job needs no request.
 
@@ -289,6 +328,8 @@ class ComfyPool:
         """
         await self.start()
         prompt = await self._prompt_of(workflow)
+        if partial_execution_targets is not None:
+            tags = {*tags, _NATIVE_API}  # the Comfy API v2 runs whole graphs only
         if validate:
             capable = self._core.capable(Demand(needs_of(prompt), frozenset(tags)))
             if capable is not None and capable.catalogue is not None:
@@ -430,6 +471,7 @@ class ComfyPool:
                 model_loads=member.model_loads,
                 mean_duration=member.mean_duration,
                 load_cost=member.load_cost,
+                api="native" if member.v2 is None else "v2",
             )
         return stats
 

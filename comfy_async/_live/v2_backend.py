@@ -14,6 +14,11 @@ WebSocket session. Per job it keeps one follower task:
 What the stream or a read says becomes events in one place (``v2_events``), requests go through
 ``v2_http``; the job then settles exactly as with the WebSocket backend.
 
+A pool's job is run here with :meth:`ApiV2Session.adopt`: the job keeps its own id (the pool's
+prompt id, sent as the ``Idempotency-Key``), the server's job id is kept beside it, and the pool
+decides what to do with each attempt's outcome (:meth:`~ApiV2Session.release`,
+:meth:`~ApiV2Session.ended` hand the job back or let it go).
+
 Links are followed, never built: only entry points (``/api/v2/jobs``, ``/api/v2/assets…``) and
 a job re-attached by id (``/api/v2/jobs/{id}``) are addressed from the base URL.
 Requests carry ``Authorization: Bearer``; reads are retried on transport errors, 429 and 5xx
@@ -143,7 +148,8 @@ class ApiV2Session:
             v2 = await self.http.job(self._self_url(prompt_id))
         except NotFoundError:
             return None
-        self._links[prompt_id] = v2
+        if prompt_id in self._jobs:
+            self._links[prompt_id] = v2
         return snapshot_of(v2)
 
     async def cancel(self, prompt_id: str, *, running: bool) -> bool:
@@ -160,6 +166,22 @@ class ApiV2Session:
             return False
         v2 = decode_v2_job(raw)
         return v2.status in ("canceling", "canceled")
+
+    async def cancel_job(self, v2: V2Job) -> bool:
+        """Follow a job object's ``cancel`` link; whether the job ends cancelled.
+
+        ``False`` for a job that had ended otherwise (cancelling it is a no-op) or is unknown.
+        """
+        url = (
+            self.http.link(v2.urls.cancel)
+            if v2.urls.cancel
+            else self._entry(f"jobs/{v2.id}/cancel")
+        )
+        try:
+            raw = await self.http.send("POST", url)
+        except NotFoundError:
+            return False
+        return decode_v2_job(raw).status in ("canceling", "canceled")
 
     async def save(
         self, files: Sequence[OutputFile], folder: str | Path, *, overwrite: bool
@@ -299,6 +321,68 @@ class ApiV2Session:
             job._set_deadline(timeout)
         return job
 
+    async def adopt(
+        self,
+        job: Job,
+        prompt: Mapping[str, object],
+        *,
+        extra_data: Mapping[str, object] | None = None,
+    ) -> V2Job:
+        """One attempt to run a job made elsewhere (a pool's) here, keyed by its own id.
+
+        The job's prompt id is the ``Idempotency-Key``, so presenting it again after an
+        answer was lost can never create a second job. Nothing is retried here: the caller
+        reads each attempt's error (a refusal, a key already claimed, a connection that never
+        opened, an answer lost). On success the job is followed as if submitted here; its
+        maker owns its outcome (:meth:`ended`, :meth:`release`).
+        """
+        if self._closed:
+            raise ClientClosedError("the session is closed")
+        key = job.prompt_id
+        body: dict[str, object] = {"workflow": prompt}
+        if extra_data:
+            body["extra_data"] = dict(extra_data)
+        try:
+            raw = await self.http.send(
+                "POST",
+                self._entry("jobs"),
+                body=body,
+                headers={"Idempotency-Key": key},
+                retry=False,
+            )
+        except BadRequestError as e:
+            raise self._refusal(e, key) from None
+        try:
+            v2 = decode_v2_job(raw)
+        except msgspec.DecodeError as e:
+            raise DecodeError(f"the answer to a submission is not a v2 job: {e}") from None
+        if job.done():
+            return v2  # ended (cancelled, timed out) while the POST was in flight: its maker acts
+        self._links[key] = v2
+        self._jobs[key] = job
+        self._translators[key] = V2Translator(job)
+        job._accepted(0, {})
+        self._follow(job, v2)
+        return v2
+
+    def ended(self, job: Job) -> None:
+        """An adopted job ended: stop following it (keeping its files' links for saving)."""
+        if self._jobs.get(job.prompt_id) is job:
+            self._settled(job)
+
+    def release(self, job: Job) -> None:
+        """Stop following an adopted job without ending it (its maker moves it elsewhere)."""
+        if self._jobs.get(job.prompt_id) is not job:
+            return
+        self._jobs.pop(job.prompt_id, None)
+        translator = self._translators.pop(job.prompt_id, None)
+        if translator is not None:
+            translator.close()  # a read or stream under way feeds it nothing more
+        self._links.pop(job.prompt_id, None)
+        follower = self._followers.pop(job.prompt_id, None)
+        if follower is not None and follower is not asyncio.current_task():
+            follower.cancel()
+
     def _entry(self, path: str) -> URL:
         """An entry point of the API (``/api/v2/{path}`` under the base URL's own prefix)."""
         prefix = self.http.base_url.path.rstrip("/")
@@ -364,7 +448,8 @@ class ApiV2Session:
                     await self._stream(job, translator, self.http.link(v2.urls.events))
                     backoff = self.options.reconnect.backoff.delays()
                 except AuthenticationError as e:
-                    job._fail(e)  # the credentials were revoked: no read can succeed either
+                    if self._translators.get(job.prompt_id) is translator:  # not released
+                        job._fail(e)  # the credentials were revoked: no read can succeed either
                     return
                 except HTTPStatusError as e:
                     if e.status in (501, 405, 404):
@@ -376,14 +461,18 @@ class ApiV2Session:
             try:
                 v2 = await self.http.job(self._self_url(job.prompt_id))
             except NotFoundError:
-                job._reconcile(None, source="v2 job", lost_after=1)
+                if self._translators.get(job.prompt_id) is translator:  # not released
+                    job._reconcile(None, source="v2 job", lost_after=1)
                 return
             except AuthenticationError as e:
-                job._fail(e)
+                if self._translators.get(job.prompt_id) is translator:
+                    job._fail(e)
                 return
             except ComfyError:
                 await asyncio.sleep(next(backoff))
                 continue
+            if self._translators.get(job.prompt_id) is not translator:
+                return  # released (its maker moved it) while the read was under way
             self._links[job.prompt_id] = v2
             translator.snapshot(v2)
             if not translator.ended:
@@ -401,6 +490,7 @@ class ApiV2Session:
             async with self.http.session.get(url, headers=headers, timeout=timeout) as response:
                 if response.status >= 400:
                     raise status_error(response.status, "GET", url, await response.read())
+                translator.stream_opened()
                 async for name, data in sse_events(response.content.iter_any()):
                     self._event(translator, name, data)
                     if translator.ended:

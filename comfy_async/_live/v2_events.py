@@ -4,7 +4,9 @@
 job objects alike and feeds the :class:`~comfy_async.job.Job` each event once: ``ExecutionStart``
 when it first runs, ``Executing`` when the node changes, ``Progress`` (node, step/steps) when the
 step does, ``Executed`` per node as outputs are committed (each file keeping the link to its
-bytes), ``PreviewImage``, and exactly one terminal event. :func:`snapshot_of` turns a job object
+bytes), ``PreviewImage`` per ``preview`` event (the same event the WebSocket backend yields for a
+preview frame; the newest preview a stream repeats on connect is not fed twice), and exactly one
+terminal event. :func:`snapshot_of` turns a job object
 into the :class:`~comfy_async.job.JobSnapshot` the job reconciles against.
 """
 
@@ -54,19 +56,30 @@ _PHASES: Final = {
 class V2Translator:
     """Turns one job's v2 state (polled or streamed) into the library's events, once each."""
 
-    __slots__ = ("_job", "_outputs", "_progress", "_seen", "_started", "_terminal")
+    __slots__ = (
+        "_job",
+        "_outputs",
+        "_preview",
+        "_progress",
+        "_repeat",
+        "_seen",
+        "_started",
+        "_terminal",
+    )
 
     def __init__(self, job: Job) -> None:
         self._job = job
         self._started = False
         self._terminal = False
         self._progress: V2Progress | None = None
+        self._preview: V2PreviewEvent | None = None
+        self._repeat = False
         self._seen: set[str] = set()
         self._outputs: dict[str, dict[str, list[dict[str, Any]]]] = {}
 
     @property
     def ended(self) -> bool:
-        """Whether the terminal event was fed."""
+        """Whether the terminal event was fed (or the translator was closed)."""
         return self._terminal
 
     def snapshot(self, v2: V2Job) -> None:
@@ -159,10 +172,20 @@ class V2Translator:
         copy = {key: list(items) for key, items in ui.items()}
         self._job._feed(Executed(prompt_id=self._job.prompt_id, node=node, output=copy))
 
+    def close(self) -> None:
+        """Feed nothing more: the job left this server (a pool moved it elsewhere)."""
+        self._terminal = True
+
+    def stream_opened(self) -> None:
+        """A stream (re)opened: its first preview may be the snapshot of one fed already."""
+        self._repeat = True
+
     def preview(self, event: V2PreviewEvent) -> None:
-        """A live preview image."""
-        if self._terminal:
+        """A live preview image (the newest one a reopened stream repeats is not fed again)."""
+        repeat, self._repeat = self._repeat, False
+        if self._terminal or (repeat and event == self._preview):
             return
+        self._preview = event
         try:
             image = base64.b64decode(event.data_base64, validate=True)
         except ValueError:

@@ -7,6 +7,8 @@
   has waited longer than loading its models would take (pure, tested without a loop);
 * ``held`` — the jobs waiting client-side, grouped by what they need, oldest first;
 * ``member`` — one server of the pool: its client, health, load, warm models and figures;
+* ``v2_server`` — what is particular to a Comfy API v2 server: capability learnt from refusals,
+  probes, submission outcomes by idempotency key, cancelling what moved off it;
 * ``scheduler`` — placing held jobs, failover (exactly one outcome per job, nothing left to run
   twice on a server that comes back) and the health probes;
 * ``installer`` — equipping a server with ComfyUI-Manager installs for held jobs none can run

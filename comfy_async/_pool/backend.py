@@ -16,9 +16,9 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from pathlib import Path
 
-    from comfy_async._live.session import SessionBackend
     from comfy_async._pool.held import Entry
     from comfy_async._pool.scheduler import Scheduler
+    from comfy_async.job import JobBackend
     from comfy_async.models.files import OutputFile
 
 __all__ = ["PoolJobBackend"]
@@ -35,12 +35,11 @@ class PoolJobBackend:
         self.scheduler = scheduler
         self.entry: Entry | None = None
 
-    def _server(self) -> SessionBackend | None:
+    def _server(self) -> JobBackend | None:
         entry = self.entry
         if entry is None or entry.member is None:
             return None
-        member = self.scheduler.by_name[entry.member]
-        return member.client._live.backend
+        return self.scheduler.by_name[entry.member].backend
 
     def position(self) -> int | None:
         """The job's place in line (see :attr:`Job.position`)."""

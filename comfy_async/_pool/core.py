@@ -205,7 +205,7 @@ class PoolCore:
             if member.health is not Health.UP:
                 continue
             try:
-                found = await member.client._live.backend.lookup(prompt_id)
+                found = await member.backend.lookup(prompt_id)
             except ComfyError:
                 continue
             if found is not None:

@@ -182,8 +182,8 @@ class Installer:
         waiting = False  # a server might be equipped later (being read, installing, down)
         candidates: list[tuple[int, int, float, int, Member, frozenset[Item]]] = []
         for order, member in enumerate(scheduler.members):
-            if not demand.tags <= member.settings.tags:
-                continue
+            if member.v2 is not None or not demand.tags <= member.settings.tags:
+                continue  # a Comfy API v2 server has no Manager
             items = self.lacks(member, demand)
             if items is None:
                 waiting = True  # its catalogue is unread: it may even have everything
@@ -220,8 +220,8 @@ class Installer:
         failures: dict[str, str] = {}
         tried = False
         for member in self._scheduler.members:
-            if not demand.tags <= member.settings.tags:
-                continue  # its missing tags say enough
+            if member.v2 is not None or not demand.tags <= member.settings.tags:
+                continue  # its missing tags say enough; a v2 server has no Manager
             items = self.lacks(member, demand) or frozenset()
             reasons = [self.failed.get((member.name, item), "") for item in sorted(items)]
             reasons = [reason for reason in reasons if reason]

@@ -15,15 +15,17 @@ from typing import TYPE_CHECKING, Protocol
 
 from comfy_async._pool.breaker import Breaker, Health
 from comfy_async._pool.needs import missing_on
+from comfy_async._pool.v2_server import V2Server
 
 if TYPE_CHECKING:
     from comfy_async._live.session import LiveSession
+    from comfy_async._live.v2_backend import ApiV2Session
     from comfy_async._pool.held import Entry
     from comfy_async._pool.needs import Needs
     from comfy_async._transport.rest.prompts import Prompts
     from comfy_async._transport.rest.queue import Queue
     from comfy_async.catalogue import Catalogue
-    from comfy_async.job import Job
+    from comfy_async.job import Job, JobBackend
 
 __all__ = ["Member", "MemberSettings", "ServerClient"]
 
@@ -32,9 +34,14 @@ class ServerClient(Protocol):
     """What a pool needs of a server's client (a :class:`~comfy_async.client.ComfyClient`)."""
 
     _live_session: LiveSession | None
+    _api_v2_token: str | None
+    _api_v2: ApiV2Session | None
 
     @property
     def _live(self) -> LiveSession: ...
+
+    @property
+    def _v2(self) -> ApiV2Session | None: ...
 
     @property
     def base_url(self) -> str: ...
@@ -85,6 +92,8 @@ class Member:
         self.name = settings.name
         self.owned = owned
         """Whether the pool made the client (and closes it)."""
+        self.v2 = V2Server(client) if client._api_v2_token is not None else None
+        """What is particular to a Comfy API v2 server (``None``: a native one)."""
         self.breaker = Breaker(failures_to_trip=failures_to_trip)
         self.entries: dict[str, Entry] = {}
         """The pool's jobs placed here and not ended, by prompt id."""
@@ -145,8 +154,20 @@ class Member:
             names |= models
         return frozenset(names)
 
+    @property
+    def backend(self) -> JobBackend:
+        """What its jobs ask the server (look-ups, cancel, downloads)."""
+        if self.v2 is not None:
+            return self.v2.session
+        return self.client._live.backend
+
     def lacks(self, needs: Needs) -> list[str] | None:
-        """What it lacks to run ``needs`` (``None``: not known yet, its catalogue unread)."""
+        """What it lacks to run ``needs`` (``None``: not known yet, its catalogue unread).
+
+        A v2 server has no catalogue: it lacks nothing, unless it refused these needs before.
+        """
+        if self.v2 is not None:
+            return self.v2.lacks(needs)
         if self.catalogue is None:
             return None
         return missing_on(needs, self.catalogue)

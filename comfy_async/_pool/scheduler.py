@@ -21,6 +21,10 @@ Health comes from a probe per server (``GET /prompt``, which also gives the serv
 length) and from its WebSocket: a socket that cannot reconnect for ``down_after`` seconds, or
 ``failures_to_trip`` failed probes or POSTs in a row, take the server down
 (:mod:`~comfy_async._pool.breaker`).
+
+A Comfy API v2 server is placed, probed and purged in the contract's terms
+(:mod:`~comfy_async._pool.v2_server`); a submission to it whose answer was lost is never sent
+elsewhere while that server may still answer.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from comfy_async._pool.admission import FairQueue
 from comfy_async._pool.breaker import Health
 from comfy_async._pool.held import HeldJobs
 from comfy_async._pool.routing import GroupView, ServerView, pick
+from comfy_async._pool.v2_server import Attempt, attempt_outcome, learns_from
 from comfy_async.errors import (
     BadRequestError,
     ClientClosedError,
@@ -56,6 +61,7 @@ if TYPE_CHECKING:
     from comfy_async._pool.announcer import Announcer
     from comfy_async._pool.held import Demand, Entry
     from comfy_async._pool.member import Member
+    from comfy_async._pool.v2_server import V2Server
     from comfy_async.config import AdmissionPolicy
     from comfy_async.job import Job
 
@@ -134,6 +140,9 @@ class Scheduler:
     async def _learn(self, member: Member) -> None:
         try:
             async with asyncio.timeout(self.settings.probe_timeout):
+                if member.v2 is not None:  # no catalogue to read: whether it answers
+                    await member.v2.probe()
+                    return
                 member.catalogue = await member.client.nodes(refresh=member.catalogue is not None)
         except (ComfyError, TimeoutError) as error:
             reason = f"its catalogue could not be read: {_describe(error)}"
@@ -304,6 +313,9 @@ class Scheduler:
         self.tasks.spawn(self._post(entry, member), name=f"place {job.prompt_id}")
 
     async def _post(self, entry: Entry, member: Member) -> None:
+        if member.v2 is not None:
+            await self._post_v2(entry, member, member.v2)
+            return
         job = entry.job
         try:
             await member.client._live.adopt(job, entry.prompt, entry.options)
@@ -338,6 +350,8 @@ class Scheduler:
             live = member.client._live_session
             if live is not None:
                 live.ended(job)
+            if member.v2 is not None:
+                member.v2.ended(job)
             outcome = job._outcome.result()
             if isinstance(outcome, JobResult):
                 duration = outcome.duration
@@ -369,6 +383,8 @@ class Scheduler:
         live = member.client._live_session
         if live is not None:
             live.release(job)
+        if member.v2 is not None:
+            member.v2.release(job)  # its server job is cancelled there once it answers
         member.purge[job.prompt_id] = started or member.purge.get(job.prompt_id, False)
         member.moved_away += 1
         if started:
@@ -415,9 +431,14 @@ class Scheduler:
         if member.rebooting:
             return  # a planned restart: its installer waits for it to come back
         now = self._clock()
+        queued = 0  # a v2 server shows no queue: only the pool's jobs there are known
         try:
             async with asyncio.timeout(self.settings.probe_timeout):
-                info = await member.client.prompts.info()
+                if member.v2 is not None:
+                    await member.v2.probe()
+                else:
+                    info = await member.client.prompts.info()
+                    queued = info.exec_info.queue_remaining
         except (ComfyError, TimeoutError) as error:
             self._failed(member, f"it does not answer: {_describe(error)}")
             return
@@ -426,7 +447,9 @@ class Scheduler:
             for entry in member.entries.values()
             if entry.job.state not in (JobState.SUBMITTING, JobState.HELD)
         )
-        member.external = max(0, info.exec_info.queue_remaining - ours)
+        member.external = max(0, queued - ours)
+        if member.v2 is not None and member.v2.moved and member.health is Health.UP:
+            self.tasks.spawn(self._purge_v2(member, member.v2), name=f"purge {member.name}")
         if member.breaker.succeeded(now):
             await self._recover(member)
         elif member.health is Health.UP and member.room:
@@ -484,7 +507,10 @@ class Scheduler:
         downtime = self._clock() - member.breaker.down_since
         purged = 0
         try:
-            if member.purge:
+            if member.v2 is not None:
+                purged = await member.v2.purge()
+                member.purge.clear()
+            elif member.purge:
                 queue = await member.client.queue.get()
                 running = {item.prompt_id for item in queue.queue_running}
                 pending = {item.prompt_id for item in queue.queue_pending}
@@ -496,7 +522,7 @@ class Scheduler:
                         await member.client.queue.interrupt(prompt_id)
                 purged = len(stale) + sum(1 for pid in member.purge if pid in running)
                 member.purge.clear()
-            if member.catalogue is None:
+            if member.catalogue is None and member.v2 is None:
                 member.catalogue = await member.client.nodes()
         except ComfyError as error:
             self._failed(member, f"clearing its queue failed: {_describe(error)}")
@@ -506,6 +532,113 @@ class Scheduler:
         logger.warning("server %s is back after %.1fs (%d purged)", member.name, downtime, purged)
         self._announcer.announce(ServerUp(server=member.name, downtime=downtime, purged=purged))
         self.wake()
+
+    # ------------------------------------------------------------------ Comfy API v2 servers
+
+    async def _post_v2(self, entry: Entry, member: Member, v2: V2Server) -> None:
+        """Submit to a v2 server, each attempt's outcome deciding (see ``v2_server``).
+
+        Refused: the job's outcome, unless the server cannot run the workflow and another can
+        (the refusal is remembered, the job moves). Never created: the job moves. Answer lost:
+        its key is presented here again every ``probe_every`` seconds; a claimed key means
+        the job exists there, out of reach (it ends with ``JobLost`` and runs nowhere else).
+        Still unknown after ``down_after``: it moves only within its retries (it may run
+        there), else it ends with ``JobLost``.
+        """
+        job = entry.job
+        job._placed(v2.session.server)
+        unknown_since: float | None = None
+        while True:
+            if job.done():
+                return
+            if job._cancel_requested and unknown_since is not None:
+                job._settle(JobCancelled(job.prompt_id))  # presenting the key could only run it
+                return
+            try:
+                created = await v2.submit(job, entry.prompt, entry.options.extra_data)
+                break
+            except ComfyError as error:
+                failure = error
+                outcome = attempt_outcome(error)
+                reason = _describe(error)
+                if outcome is Attempt.NOT_SENT and unknown_since is not None:
+                    outcome = Attempt.UNKNOWN  # an earlier attempt may have created it
+            if outcome is Attempt.REFUSED:
+                self._refused_v2(entry, member, v2, failure)
+                return
+            if outcome is Attempt.CLAIMED:
+                member.entries.pop(job.prompt_id, None)
+                job._rescue = None  # it exists there: running it elsewhere would run it twice
+                job._settle(
+                    JobLost(
+                        job.prompt_id,
+                        f"{member.name} holds its Idempotency-Key: an earlier submission created "
+                        "the job there, and the Comfy API v2 has no way to find a job by its key; "
+                        "it was not run anywhere else",
+                    )
+                )
+                return
+            if outcome is not Attempt.UNKNOWN:
+                if outcome is Attempt.BUSY:
+                    await asyncio.sleep(self.settings.probe_every)  # come back later
+                else:
+                    self._failed(member, f"a submission failed: {reason}")
+                if job._cancel_requested:
+                    job._settle(JobCancelled(job.prompt_id))  # nothing was created: done
+                elif not job.done():
+                    self._take_back(entry, member, f"not submitted: {reason}", started=False)
+                return
+            now = self._clock()
+            if unknown_since is None:
+                unknown_since = now
+                self._failed(member, f"a submission's answer was lost: {reason}")
+            if now - unknown_since >= self.settings.down_after:
+                self._unknown_v2(entry, member, reason)
+                return
+            await asyncio.sleep(self.settings.probe_every)
+        if job._cancel_requested or job.done():
+            # cancelled (or timed out) while the POST was in flight: make sure it does not run
+            with contextlib.suppress(ComfyError):
+                await v2.session.cancel_job(created)
+            job._settle(JobCancelled(job.prompt_id))
+
+    def _refused_v2(self, entry: Entry, member: Member, v2: V2Server, error: ComfyError) -> None:
+        job = entry.job
+        if learns_from(error):
+            v2.refuse(entry.demand.needs, error)
+            others = [m for m in self.members if m is not member and self._can_run(m, entry.demand)]
+            if others:
+                self._take_back(entry, member, f"refused: {_describe(error)}", started=False)
+                return
+        member.entries.pop(job.prompt_id, None)
+        job._settle(error)
+
+    def _unknown_v2(self, entry: Entry, member: Member, reason: str) -> None:
+        """A submission's outcome stayed unknown: move it within its retries, else end it."""
+        job = entry.job
+        if entry.retries > 0:
+            self._take_back(entry, member, f"its submission had no answer: {reason}", started=True)
+            return
+        member.entries.pop(job.prompt_id, None)
+        job._rescue = None
+        job._settle(
+            JobLost(
+                job.prompt_id,
+                f"its submission to {member.name} had no answer for "
+                f"{self.settings.down_after:g}s: it may run there, and with no retries left it "
+                "is not run anywhere else",
+            )
+        )
+
+    async def _purge_v2(self, member: Member, v2: V2Server) -> None:
+        """Cancel on a v2 server what was moved off it (it answers again)."""
+        try:
+            purged = await v2.purge()
+        except ComfyError as error:
+            logger.info("could not cancel the moved jobs on %s yet: %s", member.name, error)
+            return
+        if purged:
+            logger.info("cancelled %d job(s) on %s that had moved elsewhere", purged, member.name)
 
 
 _NOT_THERE_YET = (JobState.HELD, JobState.SUBMITTING, JobState.FINISHING)

@@ -11,8 +11,11 @@ each v2 job object current. It serves:
 * ``GET /api/v2/jobs/{id}`` — the truth: status, the latest progress, outputs committed so far
   (each an asset with an absolute content URL; the job links are host-relative), error, links;
 * ``GET /api/v2/jobs/{id}/events`` — SSE: a snapshot on connect (``status``, the latest
-  ``progress``), then ``status``/``progress``/``output`` updates, ending after the terminal
-  ``status``; no ids, no replay;
+  ``progress``, the latest ``preview``), then ``status``/``progress``/``preview``/``output``
+  updates, ending after the terminal ``status``; no ids, no replay. Previews are the native
+  server's preview frames of the job (its workflow makes them: a sampler with a preview method,
+  a node that sends previews) as ``{node_id, content_type, data_base64}``, at most one per
+  ``preview_every`` seconds per job, the newest kept for a stream that connects later;
 * ``POST /api/v2/jobs/{id}/cancel`` — ``canceling`` then ``canceled`` (idempotent);
 * ``POST /api/v2/assets`` (multipart; blake3 computed here, a client's ``expected_hash``
   verified, ``hash_mismatch`` otherwise), ``HEAD /api/v2/assets/by-hash/{hash}``,
@@ -21,12 +24,15 @@ each v2 job object current. It serves:
   a workflow is checked (``missing_asset``) and becomes the uploaded file's name on the server.
 
 ``Authorization: Bearer <api_key>`` is required on every route. Faults (:class:`V2Faults`, on
-:attr:`FakeComfyApiV2.faults`): SSE streams cut after some events, 5xx answers, slow polls.
+:attr:`FakeComfyApiV2.faults`): SSE streams cut after some events, 5xx answers, slow polls,
+submissions whose answer is lost after the job was created; :meth:`FakeComfyApiV2.suspend` and
+:meth:`~FakeComfyApiV2.resume` freeze and thaw the whole box (the v2 front and its native server).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import secrets
 import uuid
@@ -39,6 +45,9 @@ import blake3
 import orjson
 from aiohttp import web
 
+from comfy_async.errors import FrameError
+from comfy_async.events import PreviewImage
+from comfy_async.protocol.frames import parse_binary_frame
 from comfy_async.testing.server import FakeComfyServer
 
 if TYPE_CHECKING:
@@ -78,6 +87,8 @@ class V2Faults:
         streams_unavailable: answer every SSE request 501 ``not_implemented`` (poll only).
         stall_streams: the next N SSE streams send their snapshot, then nothing while staying
             open (a dead link no one closed).
+        lose_submit_answers: the next N submissions create their job (it runs), then the
+            connection is cut before the answer: the client cannot know the job exists.
 
     """
 
@@ -87,12 +98,14 @@ class V2Faults:
     poll_delay: float = 0.0
     streams_unavailable: bool = False
     stall_streams: int = 0
+    lose_submit_answers: int = 0
 
 
 @dataclass(eq=False)
 class _Job:
     id: str
     nodes_total: int
+    key: str | None = None
     status: str = "queued"
     created_at: str = field(default_factory=_now)
     started_at: str | None = None
@@ -104,6 +117,8 @@ class _Job:
     current_class: str | None = None
     classes: dict[str, str] = field(default_factory=dict)
     cancel_requested: bool = False
+    preview: dict[str, Any] | None = None
+    preview_sent_at: float = float("-inf")
     listeners: set[asyncio.Queue[tuple[str, object] | None]] = field(default_factory=set)
 
     def as_dict(self) -> dict[str, Any]:
@@ -147,6 +162,8 @@ class FakeComfyApiV2:
         server: the native fake to run jobs on (started and closed by this one when it is not
             running yet); by default one is made from ``server_options``.
         host: a loopback address to bind.
+        preview_every: the least seconds between two ``preview`` events of one job (the
+            contract's throttling; ``0``: every preview the native server sends).
         server_options: keyword arguments for the :class:`FakeComfyServer` made by default.
 
     """
@@ -157,18 +174,22 @@ class FakeComfyApiV2:
         api_key: str | None = None,
         server: FakeComfyServer | None = None,
         host: str = "127.0.0.1",
+        preview_every: float = 0.0,
         **server_options: Any,
     ) -> None:
         self.api_key = api_key or ("v2-" + secrets.token_hex(8))
+        self.preview_every = preview_every
         self.native = server if server is not None else FakeComfyServer(**server_options)
         self.host = host
         self.faults = V2Faults()
-        #: Every job, by id.
+        #: Every job, by id (``.key``: the ``Idempotency-Key`` it was submitted with).
         self.jobs: dict[str, _Job] = {}
         #: Every ``Idempotency-Key`` claimed.
         self.claimed_keys: set[str] = set()
         #: Submissions received (accepted or not).
         self.submissions = 0
+        #: Previews sent as ``preview`` events (all streams of all jobs).
+        self.previews_sent = 0
         #: SSE streams opened.
         self.streams_opened = 0
         #: Requests served (any route, authorised or not).
@@ -214,8 +235,18 @@ class FakeComfyApiV2:
             await self.native.start()
             self._owns_native = True
         self._session = aiohttp.ClientSession()
+        await self._listen()
+        await self._serve()
+
+    async def _listen(self) -> None:
+        """Follow the native server's WebSocket, asking for previews with their metadata."""
+        assert self._session is not None
         ws = await self._session.ws_connect(self.native.ws_url(self._client_id))
+        flags = {"type": "feature_flags", "data": {"supports_preview_metadata": True}}
+        await ws.send_str(orjson.dumps(flags).decode())
         self._listener = asyncio.get_running_loop().create_task(self._follow(ws))
+
+    async def _serve(self) -> None:
         app = web.Application(middlewares=[self._auth])
         app.add_routes(
             [
@@ -230,25 +261,52 @@ class FakeComfyApiV2:
                 web.get("/api/v2/assets/{id}/content", self._asset_content),
             ]
         )
-        self._runner = web.AppRunner(app, handle_signals=False)
+        self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.5)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, 0)
+        site = web.TCPSite(self._runner, self.host, self._port, reuse_address=True)
         await site.start()
         server = site._server
         assert isinstance(server, asyncio.Server)
         self._port = server.sockets[0].getsockname()[1]
 
-    async def close(self) -> None:
-        """Stop serving, stop following, and close the native fake if this one started it."""
-        for stream in self._streams:
-            stream.put_nowait(None)  # every open stream ends, stalled ones too
+    async def suspend(self) -> None:
+        """Freeze the box: the v2 front serves nothing, its native server runs nothing.
+
+        Open streams are cut, the port is closed; jobs, keys and assets are kept, and the native
+        server keeps its queue and the prompt it was running (see
+        :meth:`FakeComfyServer.suspend`). :meth:`resume` thaws both.
+        """
+        self._end_streams()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        await self._stop_listening()
+        await self.native.suspend()
+
+    async def resume(self, *, run_after: float = 0.0) -> None:
+        """Serve again on the same port; the native worker goes on after ``run_after`` s."""
+        await self.native.resume(run_after=run_after)
+        await self._listen()
+        await self._serve()
+
+    def _end_streams(self) -> None:
+        for stream in self._streams:
+            stream.put_nowait(None)  # every open stream ends, stalled ones too
+
+    async def _stop_listening(self) -> None:
         if self._listener is not None:
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._listener
+            self._listener = None
+
+    async def close(self) -> None:
+        """Stop serving, stop following, and close the native fake if this one started it."""
+        self._end_streams()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        await self._stop_listening()
         if self._session is not None:
             await self._session.close()
         if self._owns_native:
@@ -291,7 +349,7 @@ class FakeComfyApiV2:
         if key is not None:
             self.claimed_keys.add(key)
         job_id = str(uuid.uuid4())
-        job = _Job(id=job_id, nodes_total=len(workflow))
+        job = _Job(id=job_id, nodes_total=len(workflow), key=key)
         for node_id, node in workflow.items():
             if isinstance(node, dict) and isinstance(node.get("class_type"), str):
                 job.classes[str(node_id)] = node["class_type"]
@@ -310,6 +368,12 @@ class FakeComfyApiV2:
             message = error.get("message", "invalid workflow") if isinstance(error, dict) else ""
             details = {"node_errors": native.get("node_errors", {})}
             return _error(422, "invalid_workflow", str(message), details)
+        if self.faults.lose_submit_answers > 0:
+            self.faults.lose_submit_answers -= 1
+            transport = request.transport
+            if transport is not None:
+                transport.abort()  # the job exists and runs; its answer is lost on the way
+            return _json(job.as_dict(), status=201)
         return _json(job.as_dict(), status=201)
 
     def _job(self, request: web.Request) -> _Job | None:
@@ -362,6 +426,8 @@ class FakeComfyApiV2:
         queue.put_nowait(("status", job.status_event()))
         if job.progress is not None:
             queue.put_nowait(("progress", job.progress))
+        if job.preview is not None and job.status not in _TERMINAL:
+            queue.put_nowait(("preview", job.preview))
         stalled = self.faults.stall_streams > 0
         if stalled:
             self.faults.stall_streams -= 1
@@ -388,6 +454,8 @@ class FakeComfyApiV2:
                 await response.write(b"event: " + name.encode() + b"\ndata: ")
                 await response.write(orjson.dumps(data) + b"\n\n")
                 sent += 1
+                if name == "preview":
+                    self.previews_sent += 1
             await response.write_eof()
         except (ConnectionResetError, asyncio.CancelledError):
             pass
@@ -553,6 +621,8 @@ class FakeComfyApiV2:
     async def _follow(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         async with ws:
             async for message in ws:
+                if message.type is aiohttp.WSMsgType.BINARY:
+                    self._binary(message.data)
                 if message.type is not aiohttp.WSMsgType.TEXT:
                     continue
                 frame = orjson.loads(message.data)
@@ -562,6 +632,27 @@ class FakeComfyApiV2:
                 job = self.jobs.get(str(data.get("prompt_id")))
                 if job is not None and job.status not in _TERMINAL:
                     self._apply(job, str(frame.get("type")), data)
+
+    def _binary(self, data: bytes) -> None:
+        """A native preview frame becomes its job's ``preview`` event (throttled, newest kept)."""
+        try:
+            event = parse_binary_frame(data)
+        except FrameError:
+            return
+        if not isinstance(event, PreviewImage) or event.prompt_id is None:
+            return
+        job = self.jobs.get(event.prompt_id)
+        if job is None or job.status in _TERMINAL:
+            return
+        job.preview = {
+            "node_id": event.node_id or "",
+            "content_type": event.mime,
+            "data_base64": base64.b64encode(event.image).decode("ascii"),
+        }
+        now = asyncio.get_running_loop().time()
+        if now - job.preview_sent_at >= self.preview_every:
+            job.preview_sent_at = now
+            job.publish("preview", job.preview)
 
     def _apply(self, job: _Job, kind: str, data: dict[str, Any]) -> None:
         if kind in ("execution_start", "execution_cached") and job.status == "queued":

@@ -1,7 +1,8 @@
 """The Comfy API v2 backend behind the same Job, against the v2 fake, with faults injected.
 
 The proof first: one job script, unchanged, runs against the native fake and the v2 fake and
-sees the same lifecycle of events and the same result. Then the scenarios the WebSocket backend
+sees the same lifecycle of events, the same previews (the contract's SSE ``preview`` events as
+``PreviewImage``) and the same result. Then the scenarios the WebSocket backend
 has where they apply: a stream cut mid-job, 5xx answers, slow polls, cancel by task
 cancellation, timeouts, failures, re-attach by id, idempotent submission, bad credentials.
 Durations are multiples of ``UNIT`` (env ``COMFY_ASYNC_TEST_UNIT``).
@@ -13,7 +14,7 @@ import asyncio
 import io
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pytest
 from aiohttp import web
@@ -46,6 +47,7 @@ from comfy_async.events import (
     ExecutionInterrupted,
     ExecutionStart,
     ExecutionSuccess,
+    PreviewImage,
     Progress,
 )
 from comfy_async.testing import FakeComfyApiV2, FakeComfyServer
@@ -80,13 +82,23 @@ def client(fake: FakeComfyApiV2, **changes: Any) -> ComfyClient:
     return ComfyClient.v2(fake.url, api_key=fake.api_key, options=options(), **changes)
 
 
-def steps_graph(steps: int = 4) -> dict[str, dict[str, object]]:
-    return sleeper(steps=steps, delay=UNIT / 2, color=0x336699, prefix="same")
+def steps_graph(steps: int = 4, preview: str = "none") -> dict[str, dict[str, object]]:
+    return sleeper(steps=steps, delay=UNIT / 2, color=0x336699, prefix="same", preview=preview)
 
 
-async def job_script(comfy: ComfyClient, folder: Path) -> tuple[list[str], list[str], bytes]:
-    """What a user writes: submit, follow the events, take the result, save the files."""
-    job = await comfy.submit(steps_graph())
+class Run(NamedTuple):
+    """What the job script saw."""
+
+    lifecycle: list[str]
+    files: list[str]
+    saved: bytes
+    previews: list[tuple[str, str | None, bytes]]
+    """Each preview's image type, node and bytes."""
+
+
+async def job_script(comfy: ComfyClient, folder: Path) -> Run:
+    """What a user writes: submit, follow the events (previews too), take the result, save."""
+    job = await comfy.submit(steps_graph(preview="JPEG"))
     seen: list[Event] = [event async for event in job]
     result = await job.result(timeout=200 * UNIT)
     paths = await result.save(folder)
@@ -98,7 +110,12 @@ async def job_script(comfy: ComfyClient, folder: Path) -> tuple[list[str], list[
             name = type(event).__name__
             if not lifecycle or lifecycle[-1] != name:
                 lifecycle.append(name)
-    return lifecycle, [file.filename for file in result.files], paths[0].read_bytes()
+    previews = [
+        (event.mime, event.node_id, bytes(event.image))
+        for event in seen
+        if isinstance(event, PreviewImage)
+    ]
+    return Run(lifecycle, [file.filename for file in result.files], paths[0].read_bytes(), previews)
 
 
 async def test_the_same_job_script_runs_unchanged_on_the_native_and_the_v2_server(
@@ -109,14 +126,34 @@ async def test_the_same_job_script_runs_unchanged_on_the_native_and_the_v2_serve
             on_native = await job_script(comfy, tmp_path / "native")
     async with FakeComfyApiV2(time_scale=1.0) as fake, client(fake) as comfy:
         on_v2 = await job_script(comfy, tmp_path / "v2")
-    assert on_v2[0][0] == "ExecutionStart"
-    assert on_v2[0][-1] == "ExecutionSuccess"
-    assert on_native[0][-3:] == on_v2[0][-3:] == ["Executing", "Executed", "ExecutionSuccess"]
-    assert "Progress" in on_v2[0]
-    assert on_native[0] == on_v2[0]
-    assert on_native[1] == on_v2[1] == ["same_00001_.png"]
-    assert on_native[2] == on_v2[2]
-    assert on_v2[2].startswith(b"\x89PNG")
+    assert on_v2.lifecycle[0] == "ExecutionStart"
+    assert on_v2.lifecycle[-1] == "ExecutionSuccess"
+    assert on_native.lifecycle[-3:] == on_v2.lifecycle[-3:]
+    assert on_v2.lifecycle[-3:] == ["Executing", "Executed", "ExecutionSuccess"]
+    assert "Progress" in on_v2.lifecycle
+    assert on_native.lifecycle == on_v2.lifecycle
+    assert on_native.files == on_v2.files == ["same_00001_.png"]
+    assert on_native.saved == on_v2.saved
+    assert on_v2.saved.startswith(b"\x89PNG")
+    # Previews: the contract's SSE ``preview`` event is live push (no replay), so a stream that
+    # connects after the first steps gets only the newest one; each is the native one.
+    assert len(on_native.previews) == 4
+    assert 1 <= len(on_v2.previews) <= len(on_native.previews)
+    assert set(on_v2.previews) == set(on_native.previews[-len(on_v2.previews) :])
+    assert {(mime, node) for mime, node, _ in on_v2.previews} == {("image/jpeg", "2")}
+
+
+async def test_previews_come_from_job_previews_and_a_cut_stream_repeats_none() -> None:
+    async with FakeComfyApiV2(time_scale=1.0) as fake, client(fake) as comfy:
+        fake.faults.cut_streams_after = 4  # the reopened stream's snapshot repeats a preview
+        job = await comfy.submit(steps_graph(steps=6, preview="JPEG"))
+        previews = [preview async for preview in job.previews()]
+        await job.result()
+    assert previews
+    assert all(isinstance(preview, PreviewImage) for preview in previews)
+    assert {(preview.mime, preview.node_id) for preview in previews} == {("image/jpeg", "2")}
+    assert len(previews) <= 6  # never more than the native server made
+    assert fake.streams_opened >= 2
 
 
 async def test_progress_carries_the_node_and_its_steps(v2: FakeComfyApiV2) -> None:

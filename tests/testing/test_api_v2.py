@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
 from collections.abc import AsyncIterator
 
 import aiohttp
 import blake3
+import orjson
 import pytest
 
 from comfy_async.models import decode_v2_asset, decode_v2_error, decode_v2_job
@@ -111,3 +114,64 @@ async def test_an_upload_is_hashed_verified_and_deduplicated(fake: FakeComfyApiV
     assert first.created_new is True
     assert second.created_new is False
     assert first.id != second.id
+
+
+async def read_events(answer: aiohttp.ClientResponse) -> list[tuple[str, bytes]]:
+    """The (name, data) pairs of a whole SSE answer."""
+    events = []
+    for block in (await answer.read()).split(b"\n\n"):
+        lines = dict(line.split(b": ", 1) for line in block.splitlines() if b": " in line)
+        if b"event" in lines:
+            events.append((lines[b"event"].decode(), lines.get(b"data", b"")))
+    return events
+
+
+async def test_previews_stream_as_the_contract_has_them_the_newest_on_connect() -> None:
+    async with (
+        FakeComfyApiV2(time_scale=1.0) as fake,
+        aiohttp.ClientSession(headers=auth(fake)) as http,
+    ):
+        body = {"workflow": sleeper(steps=6, delay=0.05, preview="JPEG")}
+        async with http.post(f"{fake.url}/api/v2/jobs", json=body) as answer:
+            job = decode_v2_job(await answer.read())
+        async with http.get(f"{fake.url}{job.urls.events}") as answer:
+            live = await read_events(answer)
+        async with http.get(f"{fake.url}{job.urls.events}") as answer:
+            after = await read_events(answer)
+    previews = [orjson.loads(data) for name, data in live if name == "preview"]
+    assert previews, "a workflow that makes previews streams them"
+    for preview in previews:
+        assert set(preview) == {"node_id", "content_type", "data_base64"}
+        assert preview["node_id"] == "2"
+        assert preview["content_type"] == "image/jpeg"
+        assert base64.b64decode(preview["data_base64"]).startswith(b"\xff\xd8")  # a JPEG
+    assert [name for name, _ in after] == ["status", "progress"]  # ended: no stale preview
+
+
+async def test_a_stream_opened_mid_job_gets_the_newest_preview_and_previews_are_throttled() -> None:
+    async with (
+        FakeComfyApiV2(time_scale=1.0, preview_every=60.0) as fake,
+        aiohttp.ClientSession(headers=auth(fake)) as http,
+    ):
+        body = {"workflow": sleeper(steps=8, delay=0.4, preview="JPEG")}
+        async with http.post(f"{fake.url}/api/v2/jobs", json=body) as answer:
+            job = decode_v2_job(await answer.read())
+        while fake.jobs[job.id].preview is None:
+            await asyncio.sleep(0.01)
+        async with http.get(f"{fake.url}{job.urls.events}") as answer:
+            events = await read_events(answer)
+    names = [name for name, _ in events]
+    assert names[:3] == ["status", "progress", "preview"]  # the snapshot on connect
+    assert names.count("preview") == 1  # throttled: one a minute at most
+    assert names[-1] == "status"
+
+
+async def test_no_previews_for_a_workflow_that_makes_none(fake: FakeComfyApiV2) -> None:
+    async with aiohttp.ClientSession(headers=auth(fake)) as http:
+        body = {"workflow": sleeper(steps=3)}
+        async with http.post(f"{fake.url}/api/v2/jobs", json=body) as answer:
+            job = decode_v2_job(await answer.read())
+        async with http.get(f"{fake.url}{job.urls.events}") as answer:
+            events = await read_events(answer)
+    assert "preview" not in {name for name, _ in events}
+    assert fake.previews_sent == 0
