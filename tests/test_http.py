@@ -338,6 +338,45 @@ async def test_read_timeout_against_a_slow_server() -> None:
         await http.aclose()
 
 
+async def test_read_timeout_when_the_body_stalls() -> None:
+    stall = asyncio.Event()
+
+    async def half(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        response.content_length = 100
+        await response.prepare(request)
+        await response.write(b'{"queue_running": [')
+        await stall.wait()  # the rest of the body never comes
+        return response
+
+    async with serve({("GET", "/api/queue"): half}) as (server, recorder):
+        options = ClientOptions(timeouts=Timeouts(read=0.05), retry=RetryPolicy.never())
+        http = HttpClient(base(server), routes=LOCAL, options=options)
+        with pytest.raises(RequestTimeoutError):
+            await http.request(LOCAL.route("queue.get"))
+        assert len(recorder.requests) == 1
+        stall.set()
+        await http.aclose()
+
+
+async def test_total_timeout_against_a_slow_server() -> None:
+    async def trickle(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        await response.prepare(request)
+        for _ in range(100):  # every chunk in time for the read timeout, the whole not
+            await response.write(b" ")
+            await asyncio.sleep(0.01)
+        return response
+
+    async with serve({("GET", "/api/queue"): trickle}) as (server, recorder):
+        options = ClientOptions(timeouts=Timeouts(read=0.5, total=0.1), retry=RetryPolicy.never())
+        http = HttpClient(base(server), routes=LOCAL, options=options)
+        with pytest.raises(RequestTimeoutError):
+            await http.request(LOCAL.route("queue.get"))
+        assert len(recorder.requests) == 1
+        await http.aclose()
+
+
 # --------------------------------------------------------------------------- redirects
 
 

@@ -15,7 +15,12 @@ from typing import TYPE_CHECKING, TypeAlias
 import orjson
 from yarl import URL
 
-from comfy_async.errors import ConfigurationError, DownloadTooLargeError, UnsafeRedirectError
+from comfy_async.errors import (
+    ConfigurationError,
+    DownloadTooLargeError,
+    UnsafeRedirectError,
+    redact_url,
+)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -43,15 +48,30 @@ class FilePart:
     content_type: str = "application/octet-stream"
 
 
-@dataclass(frozen=True, slots=True)
 class Response:
-    """A response read in full: status, headers and body bytes; ``url`` is redacted."""
+    """A response read in full: status, headers and body bytes; ``url`` is redacted.
 
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
-    method: str
-    url: str
+    The redacted form of the URL is made when ``url`` is read, not for every response.
+    """
+
+    __slots__ = ("_url", "body", "headers", "method", "status")
+
+    def __init__(
+        self, status: int, headers: Mapping[str, str], body: bytes, method: str, url: URL
+    ) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+        self.method = method
+        self._url = url
+
+    def __repr__(self) -> str:
+        return f"<Response {self.status} {self.method} {self.url}>"
+
+    @property
+    def url(self) -> str:
+        """The URL that answered, without its query string, fragment or user info."""
+        return redact_url(self._url)
 
     @property
     def ok(self) -> bool:

@@ -22,7 +22,7 @@ import logging
 import re
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final, TypeVar
+from typing import TYPE_CHECKING, Final, TypeAlias, TypeVar
 
 import aiohttp
 import msgspec
@@ -83,6 +83,7 @@ _QUERY_VALUES: Final = re.compile(r"([?&][^=&#\s]*=)([^&#\s]*)")
 _NEVER: Final = RetryPolicy.never()
 _URL_CACHE: Final = 256
 _TIMEOUTS: dict[Timeouts, aiohttp.ClientTimeout] = {}
+_NO_LIMITS: Final = aiohttp.ClientTimeout()
 
 
 def _client_timeout(timeouts: Timeouts) -> aiohttp.ClientTimeout:
@@ -122,6 +123,12 @@ class _Request:
         if self.json is not NO_BODY:
             return encode_json(self.json), {"Content-Type": "application/json"}
         return self.data, {}
+
+
+_Outcome: TypeAlias = (
+    "ComfyError | aiohttp.ClientResponse | tuple[aiohttp.ClientResponse, bytes | None]"
+)
+"""A first send's outcome: its failure, its response read in full, or a redirect to follow."""
 
 
 def transport_error(
@@ -203,6 +210,10 @@ class HttpClient:
         self._sleep = sleep
         self._closed = False
         self._urls: dict[str, URL] = {}
+        self._last_limits: tuple[Timeouts | None, aiohttp.ClientTimeout] = (None, _NO_LIMITS)
+        self._headers_of: ClientOptions | None = None
+        self._plain_headers: Mapping[str, str] = {}
+        self._json_headers: Mapping[str, str] = {}
 
     def __repr__(self) -> str:
         return f"<HttpClient {self.routes.flavour} {redact_url(self.base_url)}>"
@@ -287,6 +298,30 @@ class HttpClient:
         if session is not None and session is not self._borrowed:
             await session.close()
 
+    def _limits(self, timeouts: Timeouts | UseClientDefault) -> aiohttp.ClientTimeout:
+        """The aiohttp limits of one request (those of the session's options kept at hand)."""
+        chosen = self.options.timeouts if isinstance(timeouts, UseClientDefault) else timeouts
+        known, limits = self._last_limits
+        if chosen is not known:
+            limits = _client_timeout(chosen)
+            self._last_limits = (chosen, limits)
+        return limits
+
+    def _home_headers(self, *, json: bool) -> Mapping[str, str]:
+        """The headers of a request to the configured origin: agent, credentials, JSON type.
+
+        Made once per options (never mutated: aiohttp copies what it is given). The order of
+        precedence is that of :meth:`_exchange`: the content type, then the credentials.
+        """
+        options = self.options
+        if self._headers_of is not options:
+            plain = {"User-Agent": options.user_agent, **self.credentials.headers_for(self.origin)}
+            typed = {"User-Agent": options.user_agent, "Content-Type": "application/json"}
+            typed.update(self.credentials.headers_for(self.origin))
+            self._plain_headers, self._json_headers = plain, typed
+            self._headers_of = options
+        return self._json_headers if json else self._plain_headers
+
     # ------------------------------------------------------------------ requests
 
     async def request(
@@ -315,15 +350,52 @@ class HttpClient:
             ClientClosedError: the session is closed.
 
         """
-        outgoing = _Request(route, self.url(route, query), json, data, form, headers)
-        response, body = await self._open(outgoing, retry, allow, timeouts, read=True)
-        return Response(
-            status=response.status,
-            headers=response.headers,
-            body=body or b"",
-            method=route.method,
-            url=redact_url(response.url),
-        )
+        url = self.url(route, query)
+        limits = self._limits(timeouts)
+        outgoing = _Request(route, url, json, data, form, headers)
+        first: _Outcome | None = None
+        if form is None and headers is None and not logger.isEnabledFor(logging.DEBUG):
+            # The common case, inline (no frame per layer): one send and its status. Anything
+            # else (a redirect, an error status, a failure) continues in the general loop from
+            # this first outcome; nothing is sent twice.
+            session = self.session
+            if session.closed:
+                raise ClientClosedError("the aiohttp session is closed")
+            method = route.method
+            payload: bytes | None
+            if json is not NO_BODY:
+                payload, sent = encode_json(json), self._home_headers(json=True)
+            else:
+                payload, sent = data, self._home_headers(json=False)
+            try:
+                response = await session.request(
+                    method,
+                    url,
+                    data=payload,
+                    headers=sent,
+                    allow_redirects=False,
+                    raise_for_status=False,
+                    timeout=limits,
+                )
+            except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
+                first = transport_error(exc, method, url, self.secrets, reading=False)
+            else:
+                status = response.status
+                if status in _REDIRECTS and "Location" in response.headers:
+                    first = response  # the first hop of the attempt: the loop follows it
+                else:
+                    try:
+                        body = await response.read()
+                    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                        first = transport_error(exc, method, url, self.secrets, reading=True)
+                    else:
+                        if 200 <= status < 300 or status in allow:
+                            return Response(status, response.headers, body, method, response.url)
+                        first = (response, body)
+                    finally:
+                        response.release()
+        final, read = await self._open(outgoing, retry, allow, limits, read=True, first=first)
+        return Response(final.status, final.headers, read or b"", route.method, final.url)
 
     async def fetch(
         self,
@@ -376,7 +448,7 @@ class HttpClient:
 
         """
         base = self.options.timeouts if isinstance(timeouts, UseClientDefault) else timeouts
-        no_total = Timeouts(connect=base.connect, read=base.read, total=None)
+        no_total = _client_timeout(Timeouts(connect=base.connect, read=base.read, total=None))
         outgoing = _Request(route, self.url(route, query))
         response, _ = await self._open(outgoing, None, (), no_total, read=False)
         secrets = self.secrets
@@ -409,24 +481,36 @@ class HttpClient:
         outgoing: _Request,
         retry: bool | None,
         allow: Collection[int],
-        timeouts: Timeouts | UseClientDefault,
+        limits: aiohttp.ClientTimeout,
         *,
         read: bool,
+        first: _Outcome | None = None,
     ) -> tuple[aiohttp.ClientResponse, bytes | None]:
+        """Send until a status to return, retrying per the policy.
+
+        ``first`` is the outcome of a first send already made (by :meth:`request`): the
+        failure, the response read in full, or a redirect response still to follow.
+        """
         route = outgoing.route
         policy = self.options.retry if retry is not False else _NEVER
         idempotent = route.idempotent if retry is None else retry
-        chosen = self.options.timeouts if isinstance(timeouts, UseClientDefault) else timeouts
-        limits = _client_timeout(chosen)
         delays: Iterator[float] | None = None  # made on the first retry only
         attempt = 0
         while True:
             attempt += 1
             retry_after = None
+            error: HTTPStatusError | TransportError
             try:
-                response, body = await self._attempt(outgoing, limits, attempt, read=read)
+                if isinstance(first, ComfyError):
+                    raise first
+                if isinstance(first, tuple):
+                    response, body = first
+                else:
+                    response, body = await self._attempt(
+                        outgoing, limits, attempt, read=read, redirect=first
+                    )
             except (HTTPStatusError, TransportError) as exc:
-                error: HTTPStatusError | TransportError = exc
+                error = exc
             else:
                 if 200 <= response.status < 300 or response.status in allow:
                     return response, body
@@ -435,6 +519,7 @@ class HttpClient:
                 error = await self._status_error(response, body, retry_after)
             if not should_retry(error, idempotent=idempotent, policy=policy, attempt=attempt):
                 raise error
+            first = None
             if delays is None:
                 delays = policy.backoff.delays()
             pause = retry_delay(retry_after, next(delays), policy)
@@ -464,17 +549,29 @@ class HttpClient:
         )
 
     async def _attempt(
-        self, outgoing: _Request, limits: aiohttp.ClientTimeout, attempt: int, *, read: bool
+        self,
+        outgoing: _Request,
+        limits: aiohttp.ClientTimeout,
+        attempt: int,
+        *,
+        read: bool,
+        redirect: aiohttp.ClientResponse | None = None,
     ) -> tuple[aiohttp.ClientResponse, bytes | None]:
-        """One attempt: send, follow redirects by hand, optionally read the body."""
+        """One attempt: send, follow redirects by hand, optionally read the body.
+
+        ``redirect`` is the first hop's response when the request was already sent.
+        """
         method, url = outgoing.route.method, outgoing.url
         session, secrets, send_body = self.session, self.secrets, True
         debug = logger.isEnabledFor(logging.DEBUG)
         for _hop in range(_MAX_REDIRECTS + 1):
             started = time.monotonic() if debug else 0.0
-            response = await self._exchange(
-                session, method, url, outgoing, limits, send_body=send_body, secrets=secrets
-            )
+            if redirect is not None:
+                response, redirect = redirect, None
+            else:
+                response = await self._exchange(
+                    session, method, url, outgoing, limits, send_body=send_body, secrets=secrets
+                )
             if debug:
                 logger.debug(
                     "%s %s -> %d (attempt %d, %.3f s)",

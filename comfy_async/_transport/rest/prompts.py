@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from comfy_async._transport.rest.history import History
     from comfy_async._transport.rest.jobs import Jobs
     from comfy_async._transport.rest.queue import Queue
+    from comfy_async._transport.routes import CompiledRoute
 
 __all__ = ["Prompts", "batch_prompt_id", "new_prompt_id"]
 
@@ -96,13 +97,14 @@ def _check_prompt_id(prompt_id: str) -> None:
 class Prompts(Namespace):
     """Submitting prompts: ``comfy.prompts``."""
 
-    __slots__ = ("_history", "_jobs", "_queue")
+    __slots__ = ("_history", "_jobs", "_queue", "_submit")
 
     def __init__(self, http: HttpClient, *, jobs: Jobs, queue: Queue, history: History) -> None:
         super().__init__(http)
         self._jobs = jobs
         self._queue = queue
         self._history = history
+        self._submit: CompiledRoute | None = None  # compiled on the first submit
 
     async def info(self) -> PromptInfo:
         """The queue size (pending + running; per user on Comfy Cloud). Cancelling abandons it."""
@@ -158,24 +160,27 @@ class Prompts(Namespace):
             body["extra_data"] = extra
         if partial_execution_targets is not None:
             body["partial_execution_targets"] = list(partial_execution_targets)
-        return await self._send(prompt_id, body)
+        route = self._submit
+        if route is None:
+            route = self._submit = self._route("prompt.submit")
+        failure: ComfyError
+        try:
+            response = await self._http.request(route, json=body, retry=False, allow=(400,))
+        except (TransportError, ServerError) as error:
+            failure = error
+        else:
+            return self._accepted(prompt_id, response)
+        return await self._resend(prompt_id, body, failure)
 
-    async def _send(self, prompt_id: str, body: dict[str, Any]) -> PromptResponse:
-        route = self._route("prompt.submit")
+    async def _resend(
+        self, prompt_id: str, body: dict[str, Any], failure: ComfyError
+    ) -> PromptResponse:
+        """After a failed send: look the prompt up if it may have arrived, send it again if not."""
         policy = self._http.options.retry
         delays = policy.backoff.delays()
-        attempt = 0
+        attempt = 1
         while True:
-            attempt += 1
-            try:
-                response = await self._http.request(route, json=body, retry=False, allow=(400,))
-            except ConnectError as error:  # nothing reached the server
-                failure: ComfyError = error
-                ambiguous = False
-            except (TransportError, ServerError) as error:
-                failure, ambiguous = error, True
-            else:
-                return self._accepted(prompt_id, response)
+            ambiguous = not isinstance(failure, ConnectError)  # a refused connection sent nothing
             if ambiguous or attempt <= policy.max_retries:
                 await self._http.pause(next(delays))
             if ambiguous:
@@ -185,6 +190,14 @@ class Prompts(Namespace):
             if attempt > policy.max_retries:
                 raise failure
             logger.info("prompt %s not queued (%s); sending it again", prompt_id, failure)
+            attempt += 1
+            route = self._route("prompt.submit")
+            try:
+                response = await self._http.request(route, json=body, retry=False, allow=(400,))
+            except (TransportError, ServerError) as error:
+                failure = error
+            else:
+                return self._accepted(prompt_id, response)
 
     async def _reconcile(self, prompt_id: str, failure: ComfyError) -> PromptResponse | None:
         logger.info("submit of %s failed ambiguously (%s); looking it up", prompt_id, failure)
