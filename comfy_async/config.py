@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Final, Self
 from comfy_async.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Iterable, Iterator, Mapping
 
 __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
@@ -28,6 +28,7 @@ __all__ = [
     "DEFAULT_SILENT_JOB_CHECK",
     "USE_CLIENT_DEFAULT",
     "AdmissionPolicy",
+    "AutoInstall",
     "Backoff",
     "ClientOptions",
     "HeartbeatPolicy",
@@ -303,6 +304,79 @@ class AdmissionPolicy:
     def weight_of(self, tenant: str | None) -> float:
         """``tenant``'s share of the releases (1 unless set)."""
         return self.weights.get(tenant, 1.0) if tenant is not None else 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class AutoInstall:
+    """What a pool may install on a server that lacks it, and from where (off unless given).
+
+    A workflow names node *classes* and model *file names*; where they come from is the
+    user's to say. A job that no server can run, but that one server with ComfyUI-Manager
+    could once it installs what it lacks, is held while that server (the least loaded one)
+    installs it; anything not listed here keeps the pool's plain refusal
+    (:class:`~comfy_async.errors.NoCapableServerError`).
+
+    ::
+
+        AutoInstall(
+            nodes={"AcmeSharpen": "https://github.com/acme/comfyui-sharpen"},
+            models={"checkpoints/sdxl.safetensors": "https://models.example/sdxl.safetensors"},
+        )
+
+    Attributes:
+        nodes: node class → its pack: an ``http(s)`` git URL, or a registry pack id (``id`` or
+            ``id@version``). Classes of one pack may share a source (it is installed once).
+        models: ``"folder/file name"`` (or ``(folder, file name)``) → the ``http(s)`` URL to
+            download it from into that models folder.
+        reboot: whether the pool may restart a server whose new nodes load only at its next
+            start. The pool first stops sending it jobs and waits until its queue is empty
+            (other clients' prompts included), so nothing is lost or run twice. Without it, such
+            an install fails (its jobs get the error, or another server).
+        timeout: seconds one install may take on a server, its restart included.
+
+    """
+
+    nodes: Mapping[str, str] = field(default_factory=dict)
+    models: Mapping[str | tuple[str, str], str] = field(default_factory=dict)
+    reboot: bool = False
+    timeout: float = 900.0
+
+    def __post_init__(self) -> None:
+        if not self.timeout > 0:
+            raise ConfigurationError(f"timeout must be positive, got {self.timeout!r}")
+        nodes: Iterable[tuple[object, object]] = self.nodes.items()
+        for name, source in nodes:
+            if not isinstance(name, str) or not name or not isinstance(source, str) or not source:
+                raise ConfigurationError(
+                    f"auto_install nodes map class names to sources, got {name!r}: {source!r}"
+                )
+        given: Iterable[tuple[object, object]] = self.models.items()
+        models: dict[tuple[str, str], str] = {}
+        for key, url in given:
+            folder: object = ""
+            file_name: object = ""
+            if isinstance(key, str):
+                folder, _, file_name = key.rpartition("/")
+            elif isinstance(key, tuple) and len(key) == 2:
+                folder, file_name = key
+            if not (
+                isinstance(folder, str)
+                and folder
+                and isinstance(file_name, str)
+                and file_name
+                and isinstance(url, str)
+                and url
+            ):
+                raise ConfigurationError(
+                    "auto_install models map 'folder/file name' (or (folder, file name)) to a "
+                    f"URL, got {key!r}: {url!r}"
+                )
+            models[folder, file_name] = url
+        object.__setattr__(self, "models", models)
+
+    def model_source(self, folder: str, name: str) -> str | None:
+        """The URL of model ``folder/name``, if the pool may install it."""
+        return self.models.get((folder, name))
 
 
 @dataclass(frozen=True, slots=True)

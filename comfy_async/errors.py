@@ -54,6 +54,7 @@ shown with their query string and credentials redacted (:func:`redact_url`).
         ├── WorkflowFormatError
         ├── UnsupportedWorkflowError
         └── NoCapableServerError            no server of a pool has the nodes or models it needs
+            └── AutoInstallError            ... and installing them (auto_install) did not help
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ __all__ = [
     "AdmissionRefused",
     "AmbiguousNodeError",
     "AuthenticationError",
+    "AutoInstallError",
     "BadRequestError",
     "ClientClosedError",
     "ComfyError",
@@ -679,3 +681,24 @@ class NoCapableServerError(WorkflowError):
         self.missing = dict(missing)
         where = "; ".join(f"{server} lacks {', '.join(what)}" for server, what in missing.items())
         super().__init__(f"no server of the pool can run this workflow: {where}")
+
+
+class AutoInstallError(NoCapableServerError):
+    """No server of a pool can run the workflow, and installing what it lacks did not help.
+
+    Raised on a held job (or at submit) when every server that a pool's
+    :class:`~comfy_async.config.AutoInstall` could have equipped has been tried: the install
+    failed there, its Manager is missing, or what it lacks is not in the policy.
+
+    Attributes:
+        missing: each server → what it lacks (as in :class:`NoCapableServerError`).
+        failures: each server → why it could not be equipped (the install that failed, with the
+            Manager's own words, or the missing Manager).
+
+    """
+
+    def __init__(self, missing: Mapping[str, list[str]], failures: Mapping[str, str]) -> None:
+        super().__init__(missing)
+        self.failures = dict(failures)
+        why = "; ".join(f"{server}: {reason}" for server, reason in failures.items())
+        self.args = (f"{self.args[0]}; installing did not help ({why})",)

@@ -52,6 +52,9 @@ __all__ = [
     "Reconnected",
     "ServerDown",
     "ServerEvent",
+    "ServerInstallFailed",
+    "ServerInstalled",
+    "ServerInstalling",
     "ServerUp",
     "SessionEvent",
     "Status",
@@ -475,8 +478,55 @@ class ServerUp(_Event, frozen=True):
     purged: int = 0
 
 
-PoolEvent: TypeAlias = ServerDown | ServerUp
-"""What ``ComfyPool.events()`` yields: servers going down and coming back."""
+class ServerInstalling(_Event, frozen=True):
+    """A pool told a server to install what held jobs need (``ComfyPool(auto_install=...)``).
+
+    ``items`` are what it installs (``"node AcmeSharpen"``, ``"model checkpoints/x.safetensors"``);
+    the jobs that need them stay held meanwhile.
+    """
+
+    type: ClassVar[str] = "server_installing"
+    prompt_id: ClassVar[None] = None
+
+    server: str
+    items: tuple[str, ...]
+
+
+class ServerInstalled(_Event, frozen=True):
+    """A server installed ``items`` and lists them now: the jobs that need them can run there.
+
+    ``rebooted`` says whether it was restarted to load new nodes (a planned outage: it got no
+    job from the pool meanwhile); ``duration`` is seconds since :class:`ServerInstalling`.
+    """
+
+    type: ClassVar[str] = "server_installed"
+    prompt_id: ClassVar[None] = None
+
+    server: str
+    items: tuple[str, ...]
+    rebooted: bool = False
+    duration: float = 0.0
+
+
+class ServerInstallFailed(_Event, frozen=True):
+    """A server could not install ``items``: ``reason`` says what failed.
+
+    The jobs that need them go to another server that can be equipped, or end with
+    :class:`~comfy_async.errors.AutoInstallError` when none is left.
+    """
+
+    type: ClassVar[str] = "server_install_failed"
+    prompt_id: ClassVar[None] = None
+
+    server: str
+    items: tuple[str, ...]
+    reason: str
+
+
+PoolEvent: TypeAlias = (
+    ServerDown | ServerUp | ServerInstalling | ServerInstalled | ServerInstallFailed
+)
+"""What ``ComfyPool.events()`` yields: servers going down and coming back, and installs."""
 
 
 TextEvent: TypeAlias = (

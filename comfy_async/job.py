@@ -206,6 +206,11 @@ class JobResult:
         return self.finished_at - self.started_at
 
 
+def _release(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
 def _ms(timestamp: float | None) -> float | None:
     return None if timestamp is None else timestamp / 1000.0
 
@@ -464,6 +469,8 @@ class Job:
             self._progress = event
             if event.node is not None:
                 self._node = event.node
+        elif type(event) is PreviewImage:
+            pass  # nothing to keep: straight to the stream
         elif type(event) is Executing:
             if event.node is None:
                 self._saw_finish_marker()
@@ -521,12 +528,16 @@ class Job:
         assert terminal is not None
         grace = self._finish_grace if self._backend.finish_marker else 0.0
         if grace and not self._finish_marker:
+            # One future and one timer: the marker or the grace period, whichever comes first.
+            loop = asyncio.get_running_loop()
             waiter = self._finish_waiter
-            if waiter is None:
-                waiter = self._finish_waiter = asyncio.get_running_loop().create_future()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(grace):
-                    await asyncio.shield(waiter)
+            if waiter is None or waiter.done():
+                waiter = self._finish_waiter = loop.create_future()
+            timer = loop.call_later(grace, _release, waiter)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
         if isinstance(terminal, ExecutionFailed):
             self._settle(self._execution_error(terminal))
         elif isinstance(terminal, ExecutionInterrupted):
@@ -811,6 +822,11 @@ class Job:
         Cancelling the task that awaits this method cancels the job on the server too, unless
         the job was detached (:meth:`detach`, or ``detach=True`` when submitting).
         """
+        if self._outcome.done():  # the common case once the events have been read
+            settled = self._outcome.result()
+            if isinstance(settled, ComfyError):
+                raise settled
+            return settled
         try:
             async with asyncio.timeout(timeout):
                 outcome = await asyncio.shield(self._outcome)

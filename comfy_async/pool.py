@@ -39,7 +39,7 @@ from comfy_async._pool.member import Member, MemberSettings
 from comfy_async._pool.needs import needs_of
 from comfy_async._pool.scheduler import SchedulerSettings
 from comfy_async.client import ComfyClient
-from comfy_async.config import AdmissionPolicy, ClientOptions
+from comfy_async.config import AdmissionPolicy, AutoInstall, ClientOptions
 from comfy_async.errors import ConfigurationError, NoCapableServerError
 
 if TYPE_CHECKING:
@@ -98,7 +98,8 @@ class ServerStats:
 
     name: str
     health: str
-    """``up``, ``down`` or ``recovering`` (clearing moved jobs from its queue)."""
+    """``up``, ``down``, ``recovering`` (clearing moved jobs from its queue) or ``restarting``
+    (draining, then restarting to load nodes it installed: a planned outage)."""
     in_flight: int
     """The pool's jobs there (queued or running)."""
     queued_elsewhere: int
@@ -170,6 +171,16 @@ class ComfyPool:
         job_duration: seconds a job is assumed to take until measured.
         model_load_time: seconds a model load is assumed to add until one is measured (the
             default, 0, spreads jobs freely until the fleet has shown what a load costs).
+        auto_install: what the pool may install, and from where, on a server with
+            ComfyUI-Manager when no server has a node class or model file a job needs
+            (:class:`~comfy_async.config.AutoInstall`). The least loaded server that can be
+            equipped installs it once while the jobs that need it stay held; they then run
+            there. Off by default: such a job is refused with
+            :class:`~comfy_async.errors.NoCapableServerError`.
+
+    Raises:
+        UnsafeURLError: an ``auto_install`` source is not an ``http(s)`` URL.
+        UnsafePathError: an ``auto_install`` model file name or folder is not a safe one.
 
     """
 
@@ -187,6 +198,7 @@ class ComfyPool:
         admission: AdmissionPolicy | None = None,
         job_duration: float = 10.0,
         model_load_time: float = 0.0,
+        auto_install: AutoInstall | None = None,
     ) -> None:
         settings = SchedulerSettings(
             probe_every=probe_every,
@@ -227,6 +239,7 @@ class ComfyPool:
             settings=settings,
             admission=admission or AdmissionPolicy(),
             limits=self._options.limits,
+            auto_install=auto_install,
         )
 
     def __repr__(self) -> str:
@@ -296,15 +309,18 @@ class ComfyPool:
         ``priority`` first; :class:`~comfy_async.config.AdmissionPolicy`), then for a server
         that can run it and has room (``job.server`` says which; ``job.position`` its place in
         line meanwhile). Only servers with every node class and model file the workflow names,
-        and all of ``tags``, are considered (with ``partial_execution_targets``, native servers
-        only: the Comfy API v2 runs whole graphs; ``preview_method`` is not sent to a v2
-        server, whose previews are its own). The other options are those of
+        and all of ``tags``, are considered (or, with ``auto_install``, a server that installs
+        what it lacks first; with ``partial_execution_targets``, native servers only: the Comfy
+        API v2 runs whole graphs; ``preview_method`` is not sent to a v2 server, whose previews
+        are its own). The other options are those of
         :meth:`ComfyClient.submit`; ``retries`` overrides the pool's for this job, ``timeout``
         counts from now (time held included). Cancelling a held job needs no request.
 
         Raises:
             AdmissionRefused: the tenant is at one of its limits (nothing was queued).
-            NoCapableServerError: no server of the pool can run it (what each one lacks).
+            NoCapableServerError: no server of the pool can run it (what each one lacks), nor
+                be made to with ``auto_install`` (:class:`~comfy_async.errors.AutoInstallError`
+                when installs were tried; a held job ends with it when its installs fail).
             PromptValidationError: with ``validate``, the graph is refused offline.
             WorkflowError: the workflow is not a graph, or a UI export cannot be converted.
             ClientClosedError: the pool is closed.
@@ -432,7 +448,7 @@ class ComfyPool:
         return await self._core.attach(prompt_id, timeout=timeout)
 
     def events(self) -> PoolEventStream:
-        """Servers going down and coming back (:data:`~comfy_async.events.PoolEvent`).
+        """Servers going down and coming back, and installs (:data:`~comfy_async.events.PoolEvent`).
 
         A bounded stream per caller (the oldest events are dropped when it falls behind);
         ``close()`` it, or use it as an async context manager.
@@ -445,7 +461,7 @@ class ComfyPool:
         for member in self._core.members:
             stats[member.name] = ServerStats(
                 name=member.name,
-                health=member.health.value,
+                health="restarting" if member.paused else member.health.value,
                 in_flight=len(member.entries),
                 queued_elsewhere=member.external,
                 warm_models=tuple(sorted(member.warm_models)),

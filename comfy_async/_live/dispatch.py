@@ -84,6 +84,7 @@ class JobStream:
         "_closed",
         "_events",
         "_limits",
+        "_max_events",
         "_name",
         "_on_cancelled",
         "_previews",
@@ -101,6 +102,7 @@ class JobStream:
         on_cancelled: Callable[[], object] | None = None,
     ) -> None:
         self._limits = limits
+        self._max_events = limits.job_events
         self._name = name
         self._on_cancelled = on_cancelled
         self._quiet_drops = False  # a latest-only reader asked for drops: no warning then
@@ -126,19 +128,28 @@ class JobStream:
         """Add an event, applying the overflow policy; never blocks, never raises."""
         if self._closed:
             return
-        self._seq += 1
+        seq = self._seq = self._seq + 1
         if type(event) is PreviewImage:
-            self._put_preview(event)
+            previews = self._previews
+            if previews is not None and len(previews) < self._limits.job_previews:
+                previews.append((seq, event))
+            else:
+                self._put_preview(event)
         else:
             events = self._events
             if events is None:
                 events = self._events = deque()
-            if len(events) >= self._limits.job_events:
-                self._put_when_full(events, event)
+            if len(events) < self._max_events:
+                events.append((seq, event))
             else:
-                events.append((self._seq, event))
-        if self._waiters:
-            self._wake()
+                self._put_when_full(events, event)
+        waiters = self._waiters
+        if waiters is not None:
+            # one consumer at a time is the rule: wake it without building a loop
+            self._waiters = None
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
 
     def _put_preview(self, event: PreviewImage) -> None:
         previews = self._previews
@@ -254,9 +265,16 @@ class JobStream:
         and the wait is inlined (no extra coroutine per event).
         """
         while True:
-            event = self.get_nowait()
-            if event is not None:
-                return event
+            # get_nowait, inlined: this runs once per event of every job
+            self._read = True
+            events = self._events
+            if events:
+                previews = self._previews
+                if not previews or events[0][0] < previews[0][0]:
+                    return events.popleft()[1]
+                return previews.popleft()[1]
+            if self._previews:
+                return self._previews.popleft()[1]
             if self._closed:
                 raise StopAsyncIteration
             waiter = self._new_waiter()
@@ -349,6 +367,11 @@ class PreviewReader:
         """The next preview (the newest one buffered, with ``latest_only``)."""
         stream = self._stream
         while True:
+            previews = stream._previews
+            if previews and not stream._events and not self._latest_only:
+                # the common case, inlined: only previews are buffered, take the oldest
+                stream._read = True
+                return previews.popleft()[1]
             preview = stream.next_preview_nowait(latest_only=self._latest_only)
             if preview is not None:
                 return preview

@@ -11,9 +11,12 @@
   probes, submission outcomes by idempotency key, cancelling what moved off it;
 * ``scheduler`` — placing held jobs, failover (exactly one outcome per job, nothing left to run
   twice on a server that comes back) and the health probes;
+* ``installer`` — equipping a server with ComfyUI-Manager installs for held jobs none can run
+  (``auto_install``, off by default);
 * ``announcer`` — the pool-level event stream.
 
 May import: ``_live`` (sessions adopt the pool's jobs), ``_graph`` (model references),
+``_transport`` (the Manager's checks of install sources),
 ``client``, ``job``, ``events``, ``errors``, ``config``, ``catalogue``. Imported by ``pool``
 only.
 """

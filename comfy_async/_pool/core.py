@@ -22,6 +22,7 @@ from comfy_async._pool.announcer import Announcer, PoolEventStream
 from comfy_async._pool.backend import PoolJobBackend
 from comfy_async._pool.breaker import Health
 from comfy_async._pool.held import Demand, Entry
+from comfy_async._pool.installer import Installer
 from comfy_async._pool.needs import needs_of
 from comfy_async._pool.scheduler import Scheduler, SchedulerSettings
 from comfy_async.errors import (
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
     from comfy_async._pool.member import Member
-    from comfy_async.config import AdmissionPolicy, StreamLimits
+    from comfy_async.config import AdmissionPolicy, AutoInstall, StreamLimits
 
 __all__ = ["PoolCore"]
 
@@ -52,6 +53,7 @@ class PoolCore:
         settings: SchedulerSettings,
         admission: AdmissionPolicy,
         limits: StreamLimits,
+        auto_install: AutoInstall | None = None,
     ) -> None:
         if not members:
             raise ConfigurationError("a pool needs at least one server")
@@ -62,6 +64,10 @@ class PoolCore:
         self.scheduler = Scheduler(
             members, settings=settings, announcer=self.announcer, admission=admission
         )
+        self.installer: Installer | None = None
+        if auto_install is not None:
+            self.installer = Installer(auto_install, self.scheduler, self.announcer)
+            self.scheduler.equip = self.installer.consider
         self._limits = limits
         self._demands: dict[Demand, Demand] = {}
         self._started = False
@@ -100,10 +106,15 @@ class PoolCore:
         return self._demands.setdefault(demand, demand)
 
     def capable(self, demand: Demand) -> Member | None:
-        """A server that can run ``demand`` (``None``: only servers not read yet might).
+        """A server that can run ``demand`` (``None``: not known yet, or after an install).
+
+        ``None`` when only servers not read yet might run it, or when one will once it installs
+        what it lacks (``auto_install``).
 
         Raises:
-            NoCapableServerError: every server was read, and none has what it needs.
+            NoCapableServerError: every server was read, and none has what it needs (nor can be
+                made to have it: :class:`~comfy_async.errors.AutoInstallError` when installs
+                were tried and failed).
 
         """
         missing: dict[str, list[str]] = {}
@@ -120,7 +131,13 @@ class PoolCore:
             missing[member.name] = lacks
         if unknown:
             return None  # held until a server that was down is read
-        raise NoCapableServerError(missing)
+        installer = self.installer
+        if installer is None:
+            raise NoCapableServerError(missing)
+        refusal = installer.refusal(demand, missing)
+        if refusal is not None:
+            raise refusal
+        return None  # held until a server installs what it lacks
 
     def submit(
         self,

@@ -114,6 +114,10 @@ class Member:
         self._cold_waiting: list[float] = []  # cold durations seen before a warm one
         self._prior_duration = prior_duration / settings.weight
         self._prior_load = prior_load
+        self.paused: str | None = None
+        """Why it gets no new job for now though healthy (it drains to restart), if it does not."""
+        self.rebooting = False
+        """Whether it is restarting on the pool's request (a planned outage: not probed)."""
         self.socket_down_since: float | None = None
         self.connects_seen = 0
         """WebSockets its session had opened at the last look (a rise is a reconnect)."""
@@ -128,7 +132,7 @@ class Member:
     @property
     def room(self) -> int:
         """How many more jobs it should be sent now (its queue kept short)."""
-        if self.breaker.state is not Health.UP:
+        if self.breaker.state is not Health.UP or self.paused is not None:
             return 0
         return max(0, self.settings.max_queue - len(self.entries) - self.external)
 

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from comfy_async.catalogue import Catalogue
 
-__all__ = ["ModelRef", "Needs", "missing_on", "needs_of"]
+__all__ = ["ModelRef", "Needs", "lacking", "missing_on", "needs_of"]
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -66,14 +66,25 @@ def needs_of(prompt: Mapping[str, object]) -> Needs:
     return Needs(frozenset(classes), frozenset(models))
 
 
-def missing_on(needs: Needs, catalogue: Catalogue) -> list[str]:
-    """What ``catalogue``'s server lacks to run a workflow with ``needs`` (empty: nothing)."""
-    missing = [f"node {name}" for name in sorted(needs.classes) if name not in catalogue]
+def lacking(needs: Needs, catalogue: Catalogue) -> tuple[list[str], list[ModelRef]]:
+    """The node classes and model files ``catalogue``'s server lacks of ``needs``, sorted.
+
+    A model read by a loader the server lacks is not listed: whether the server holds it can
+    only be known once the loader is there.
+    """
+    classes = [name for name in sorted(needs.classes) if name not in catalogue]
+    models = []
     for model in sorted(needs.models):
         if model.class_type not in catalogue:
-            continue  # said above
+            continue
         spec = catalogue[model.class_type].inputs.get(model.input)
         options = getattr(spec, "options", None)
         if options is not None and model.name not in options:
-            missing.append(f"model {model}")
-    return missing
+            models.append(model)
+    return classes, models
+
+
+def missing_on(needs: Needs, catalogue: Catalogue) -> list[str]:
+    """What ``catalogue``'s server lacks to run a workflow with ``needs`` (empty: nothing)."""
+    classes, models = lacking(needs, catalogue)
+    return [f"node {name}" for name in classes] + [f"model {model}" for model in models]

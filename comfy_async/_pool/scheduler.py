@@ -124,6 +124,9 @@ class Scheduler:
         self._closing = False
         self.moves = 0
         self.retried = 0
+        self.equip: Callable[[], None] | None = None
+        """Called after each placement round: starts the installs held jobs wait for
+        (``auto_install``; ``None``: off)."""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -221,6 +224,8 @@ class Scheduler:
             self._wake.clear()
             self._release()
             self._place()
+            if self.equip is not None:
+                self.equip()
 
     def _release(self) -> None:
         """Let waiting jobs have their turn, in the fair order.
@@ -423,6 +428,8 @@ class Scheduler:
             await asyncio.sleep(self.settings.probe_every)
 
     async def _probe(self, member: Member) -> None:
+        if member.rebooting:
+            return  # a planned restart: its installer waits for it to come back
         now = self._clock()
         queued = 0  # a v2 server shows no queue: only the pool's jobs there are known
         try:

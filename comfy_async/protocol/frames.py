@@ -117,11 +117,16 @@ def parse_binary_frame(
     size = len(view)
     if size < 4:
         raise FrameError(f"binary frame of {size} bytes is shorter than its 4-byte type")
-    (event_type,) = _U32.unpack_from(view, 0)
+    if size >= 8:  # both header words at once: type-4 previews need the second one
+        event_type, length = _U32_PAIR.unpack_from(view, 0)
+        if event_type == PREVIEW_IMAGE_WITH_METADATA:  # the frame a preview-metadata client gets
+            return _parse_preview_with_metadata(view, length)
+    else:
+        (event_type,) = _U32.unpack_from(view, 0)
+        if event_type == PREVIEW_IMAGE_WITH_METADATA:
+            _need_header(view, "PREVIEW_IMAGE_WITH_METADATA")  # raises: too short
     if event_type == PREVIEW_IMAGE:
         return _parse_preview(view, attribution)
-    if event_type == PREVIEW_IMAGE_WITH_METADATA:
-        return _parse_preview_with_metadata(view)
     if event_type == TEXT:
         return _parse_text(view, attribution)
     return UnknownBinary(event_type=event_type, payload=view[4:])
@@ -143,8 +148,7 @@ def _parse_preview(view: memoryview, attribution: Attribution | None) -> Preview
     return PreviewImage(image=image, mime=mime, prompt_id=owner, frame_type=PREVIEW_IMAGE)
 
 
-def _parse_preview_with_metadata(view: memoryview) -> PreviewImage:
-    length = _need_header(view, "PREVIEW_IMAGE_WITH_METADATA")
+def _parse_preview_with_metadata(view: memoryview, length: int) -> PreviewImage:
     end = 8 + length
     if end > len(view):
         raise FrameError(

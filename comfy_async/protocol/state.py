@@ -96,7 +96,18 @@ class ProtocolState:
             event = decode_message(text)
         except MessageError as exc:
             return MalformedFrame(kind="text", reason=str(exc), size=len(text))
-        self._observe(event)
+        # The two most frequent frames first, here rather than in _observe (one call less).
+        if type(event) is ProgressState:
+            self._pending_state = event
+        elif type(event) is Progress and event.prompt_id is not None and event.node is not None:
+            # it sets everything attribution needs: an earlier progress_state no longer matters
+            self._pending_state = None
+            self._prompt = event.prompt_id
+            self._node = event.node
+            self._node_display = None
+            self._node_running = True
+        else:
+            self._observe(event)
         return event
 
     def receive_bytes(self, data: bytes | bytearray | memoryview) -> ServerEvent:
@@ -123,18 +134,7 @@ class ProtocolState:
     # ------------------------------------------------------------------ bookkeeping
 
     def _observe(self, event: ServerEvent) -> None:
-        # Exact types, the hot events (progress, progress_state) first: this runs for every frame.
-        if type(event) is ProgressState:
-            self._pending_state = event
-            return
-        if type(event) is Progress and event.prompt_id is not None and event.node is not None:
-            # it sets everything attribution needs: an earlier progress_state no longer matters
-            self._pending_state = None
-            self._prompt = event.prompt_id
-            self._node = event.node
-            self._node_display = None
-            self._node_running = True
-            return
+        # Every frame but the two most frequent ones, which receive_text handles itself.
         self._apply_pending_state()
         if type(event) is Executing:
             prompt_id = event.prompt_id

@@ -102,6 +102,8 @@ class FakeManager:
         models: the server's model inventory at start.
         model_folders: the folders a model may be installed into.
         template: the catalogue's schema that pack nodes are cloned from.
+        load_at_start: new packs' nodes join the catalogue only at the server's next start
+            (as on a real server), not as soon as their task finishes.
 
     """
 
@@ -115,6 +117,7 @@ class FakeManager:
         models: Mapping[str, tuple[str, ...]],
         model_folders: Iterable[str],
         template: Mapping[str, Any] | None,
+        load_at_start: bool = False,
     ) -> None:
         self.packs = {source: tuple(nodes) for source, nodes in packs.items()}
         self.task_duration = task_duration
@@ -129,6 +132,8 @@ class FakeManager:
         self.received: list[dict[str, Any]] = []
         self.reboots = 0
         self.run = ManagerRun()
+        self._load_at_start = load_at_start
+        self._staged: dict[str, Any] = {}  # installed nodes waiting for the next start
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -137,12 +142,15 @@ class FakeManager:
         self.run = ManagerRun()
 
     async def close(self) -> None:
-        """Stop the worker of the current run."""
+        """Stop the worker of the current run; nodes installed meanwhile load at the next start."""
         worker, self.run.worker = self.run.worker, None
         if worker is not None:
             worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await worker
+        staged, self._staged = self._staged, {}
+        if staged:
+            self._on_change(staged, dict(self._models))
 
     # ------------------------------------------------------------------ the worker
 
@@ -217,7 +225,11 @@ class FakeManager:
             "aux_id": urlsplit(str(source)).path.strip("/") if is_url else None,
             "enabled": True,
         }
-        self._on_change({name: self._schema(name, key) for name in nodes}, dict(self._models))
+        schemas = {name: self._schema(name, key) for name in nodes}
+        if self._load_at_start:
+            self._staged.update(schemas)
+        else:
+            self._on_change(schemas, dict(self._models))
         return "success"
 
     def _install_model(self, params: dict[str, Any]) -> str:

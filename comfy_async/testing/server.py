@@ -222,6 +222,11 @@ class FakeComfyServer:
             names (default: :data:`EXAMPLE_PACK_URL` with ``ExamplePackInvert``); any other
             source fails as the real Manager fails on a pack its channel does not list.
         manager_task_duration: seconds one Manager task takes (times ``time_scale``).
+        manager_load_at_start: installed packs' nodes join ``/object_info`` only at the next
+            start (a Manager reboot or :meth:`restart`), as on a real server; by default they
+            join as soon as their task finishes.
+        manager_reboot_time: seconds a Manager reboot keeps the server down (times
+            ``time_scale``), its port closed, before it serves again.
 
     """
 
@@ -256,6 +261,8 @@ class FakeComfyServer:
         manager: bool = False,
         manager_packs: Mapping[str, Iterable[str]] | None = None,
         manager_task_duration: float = 1.0,
+        manager_load_at_start: bool = False,
+        manager_reboot_time: float = 0.0,
     ) -> None:
         _check_loopback(host)
         _check_loopback(redirect_host)
@@ -263,6 +270,11 @@ class FakeComfyServer:
             raise ValueError(f"flavour must be 'local' or 'cloud', not {flavour!r}")
         if manager and flavour == "cloud":
             raise ConfigurationError("Comfy Cloud has no ComfyUI-Manager")
+        if manager_reboot_time < 0:
+            raise ConfigurationError(
+                f"manager_reboot_time must not be negative, got {manager_reboot_time!r}"
+            )
+        self.manager_reboot_time = manager_reboot_time
         if manager_task_duration < 0:
             raise ConfigurationError(
                 f"manager_task_duration must not be negative, got {manager_task_duration!r}"
@@ -340,6 +352,7 @@ class FakeComfyServer:
                 models=self.models,
                 model_folders=self._info["model_folders"],
                 template=template if isinstance(template, dict) else None,
+                load_at_start=manager_load_at_start,
             )
 
     # ------------------------------------------------------------------ public surface
@@ -539,10 +552,15 @@ class FakeComfyServer:
         if self._owns_base:
             shutil.rmtree(self.base_dir, ignore_errors=True)
 
-    async def restart(self) -> None:
-        """Die and come back on the same port: sockets are cut, queue/history/cache lost."""
+    async def restart(self, *, down_for: float = 0.0) -> None:
+        """Die and come back on the same port: sockets are cut, queue/history/cache lost.
+
+        ``down_for``: seconds the port stays closed in between.
+        """
         await self._stop(abort=True)
         self._files.clear_temp()
+        if down_for > 0:
+            await asyncio.sleep(down_for)
         await self.start()
 
     async def _stop(self, *, abort: bool) -> None:
@@ -630,7 +648,9 @@ class FakeComfyServer:
     def _schedule_reboot(self) -> None:
         """Restart as the Manager's reboot does (after the answer is on its way)."""
         if self._reboot is None or self._reboot.done():
-            self._reboot = asyncio.get_running_loop().create_task(self.restart())
+            self._reboot = asyncio.get_running_loop().create_task(
+                self.restart(down_for=self.manager_reboot_time * self.time_scale)
+            )
 
     def _features(self) -> dict[str, object]:
         # ComfyUI always advertises supports_v4; the Manager 4.2.1+ adds supports_csrf_post.

@@ -401,6 +401,20 @@ async def test_reboot_restarts_the_server_and_installed_packs_stay(
     assert (await comfy.manager.status()).done_count == 0  # the history did not survive
 
 
+@pytest.mark.comfy_server(manager=True, manager_load_at_start=True)
+async def test_a_fake_that_loads_packs_at_start_lists_them_only_after_the_reboot(
+    comfy: ComfyClient, comfy_server: FakeComfyServer
+) -> None:
+    await comfy.manager.wait(await comfy.manager.install_node(EXAMPLE_PACK_URL))
+    assert [pack.name for pack in await comfy.manager.installed()] == ["comfyui-example-pack"]
+    assert EXAMPLE_PACK_NODES[0] not in await comfy.system.object_info()
+    await comfy.manager.reboot()
+    async with asyncio.timeout(10):  # the old process may answer until it is replaced
+        while EXAMPLE_PACK_NODES[0] not in await comfy.system.object_info():
+            await asyncio.sleep(0.01)
+    assert comfy_server.manager_reboots == 1
+
+
 async def test_a_refused_reboot_is_a_permission_error(
     comfy: ComfyClient, comfy_server: FakeComfyServer
 ) -> None:

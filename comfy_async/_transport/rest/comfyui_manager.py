@@ -62,6 +62,7 @@ __all__ = [
     "check_install_url",
     "check_model_file_name",
     "check_model_folder",
+    "check_registry_id",
 ]
 
 TaskState: TypeAlias = Literal["queued", "running", "done"]
@@ -106,6 +107,18 @@ def check_install_url(url: str) -> str:
     if parts.username is not None or parts.password is not None:
         raise UnsafeURLError(url, "it carries credentials")
     return url
+
+
+def check_registry_id(value: str, label: str = "node pack id") -> str:
+    """Return ``value`` if it is a registry name (a pack id or a version), else raise.
+
+    Raises:
+        ConfigurationError: ``value`` is empty or has characters a registry name cannot have.
+
+    """
+    if not _REGISTRY_ID.match(value):
+        raise ConfigurationError(f"{value!r} is not a registry {label}")
+    return value
 
 
 def _repository_name(url: str) -> str:
@@ -265,9 +278,8 @@ class ComfyUIManager(Namespace):
             ManagerUnavailableError: the server has no Manager 4.
 
         """
-        for label, value in (("node pack id", node_id), ("version", version)):
-            if not _REGISTRY_ID.match(value):
-                raise ConfigurationError(f"{value!r} is not a registry {label}")
+        check_registry_id(node_id)
+        check_registry_id(version, "version")
         params = {
             "id": node_id,
             "version": version,
