@@ -1,6 +1,6 @@
 """``python -m benchmarks``: run every benchmark, then write the results page and its chart.
 
-Each script (``p1_dispatcher`` … ``p10_admission``) runs in its own interpreter, one after the
+Each script (``p1_dispatcher`` … ``p12_job_cost``) runs in its own interpreter, one after the
 other, and writes its report as JSON into ``benchmarks/results/`` (its full output goes to
 ``benchmarks/results/raw/``, not committed). Then this runner writes
 
@@ -39,6 +39,7 @@ SCRIPTS = (
     "p9_ray",
     "p10_admission",
     "p11_v2_versus",
+    "p12_job_cost",
 )
 PAGE = ROOT / "benchmarks" / "README.md"
 FIXES = ROOT / "benchmarks" / "fixes.md"

@@ -41,11 +41,13 @@ def find_shared(*parts: str) -> Path | None:
 
 
 def ensure_bytecode() -> None:
-    """Compile the package and the benchmarks to bytecode, as ``pip install`` does.
+    """Compile the package, the benchmarks and its runtime dependencies to bytecode, as pip does.
 
     A checkout imported with ``PYTHONDONTWRITEBYTECODE`` (or never imported yet) compiles every
     module from source at each import, while the installed libraries it is compared with load
-    their ``.pyc`` files: import-time and start-up figures would measure the compiler.
+    their ``.pyc`` files: import-time and start-up figures would measure the compiler. The same
+    goes for the runtime dependencies when the environment was installed without compiling them
+    (uv does not by default): pip compiles what it installs, so the peers' do load ``.pyc``.
     """
     import compileall
     import re
@@ -53,6 +55,40 @@ def ensure_bytecode() -> None:
     skip = re.compile(r"[/\\]\.venv")  # the peers' environments are compiled by pip
     for folder in ("comfy_async", "benchmarks"):
         compileall.compile_dir(ROOT / folder, quiet=1, rx=skip)
+    for source in _dependency_sources():
+        compileall.compile_file(source, quiet=1)
+
+
+def _dependency_sources() -> list[Path]:
+    """The ``.py`` files of comfy_async's runtime dependencies, and theirs, as installed."""
+    import re
+    from importlib import metadata
+
+    def requirement_names(requires: list[str] | None) -> list[str]:
+        names = []
+        for requirement in requires or []:
+            if "extra ==" in requirement:
+                continue
+            names.append(re.split(r"[\[<>=!~ ;]", requirement, maxsplit=1)[0])
+        return names
+
+    seen: set[str] = set()
+    todo = requirement_names(metadata.distribution("comfy-async").requires)
+    sources: list[Path] = []
+    while todo:
+        name = todo.pop().lower().replace("_", "-")
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            dist = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue
+        todo += requirement_names(dist.requires)
+        sources += [
+            Path(str(dist.locate_file(file))) for file in dist.files or [] if file.suffix == ".py"
+        ]
+    return sources
 
 
 def median(values: Sequence[float]) -> float:

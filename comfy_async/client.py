@@ -286,6 +286,8 @@ class ComfyClient:
                 jobs=self.jobs,
                 files=self.files,
                 finish_marker=self._http.routes.finish_marker,
+                history_window=self.flavour == "local",
+                crowded=self._crowded,
             )
             live = self._live_session = LiveSession(
                 backend,
@@ -297,6 +299,11 @@ class ComfyClient:
                 server=self.base_url.rstrip("/"),
             )
         return live
+
+    def _crowded(self) -> bool:
+        """Whether several jobs are in flight on the live session (their ends may come close)."""
+        live = self._live_session
+        return live is not None and len(live.jobs) > 1
 
     def _connect(
         self,

@@ -5,7 +5,10 @@ namespaces, normalising what the server says into :class:`~comfy_async.job.JobSn
 
 * ``GET /api/jobs/{id}`` where the server has the jobs API (status, outputs, error, times);
 * else ``GET /history/{id}`` for finished prompts and ``GET /queue`` for queued or running ones
-  (protocol doc §6.5, §9).
+  (protocol doc §6.5, §9);
+* on a local server, lookups made while another is under way go together as one read of the
+  newest history records (:class:`~comfy_async._live.grouped_lookup.GroupedLookup`); a prompt
+  that read does not hold is looked up on its own as above.
 
 Cancelling never interrupts globally (design invariant 9): the jobs cancel endpoint where it
 exists, else the prompt is deleted from the queue (a no-op once it runs) and a targeted interrupt
@@ -16,12 +19,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
+from comfy_async._live.grouped_lookup import GroupedLookup, window_size
 from comfy_async.job import JobSnapshot
-from comfy_async.models.history import HistoryEntry
+from comfy_async.models.history import CloudHistoryListItem, HistoryEntry
 from comfy_async.models.jobs import JobPhase, job_phase
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
     from pathlib import Path
 
     from comfy_async._live.session import SubmitOptions
@@ -87,13 +91,25 @@ class HttpJobBackend:
         jobs: Jobs,
         files: Files,
         finish_marker: bool,
+        history_window: bool = False,
+        crowded: Callable[[], bool] = lambda: True,
     ) -> None:
+        """With ``history_window``, lookups close together are answered by one history read.
+
+        ``crowded`` says whether several jobs are in flight: only then do lookups wait for one
+        another (see :class:`~comfy_async._live.grouped_lookup.GroupedLookup`).
+        """
         self._prompts = prompts
         self._queue = queue
         self._history = history
         self._jobs = jobs
         self._files = files
         self.finish_marker = finish_marker
+        self._grouped = (
+            GroupedLookup(self._lookup_one, self._read_window, crowded=crowded)
+            if history_window
+            else None
+        )
 
     async def submit(
         self,
@@ -162,6 +178,17 @@ class HttpJobBackend:
 
     async def lookup(self, prompt_id: str) -> JobSnapshot | None:
         """What the server says about one prompt; ``None`` if it is in neither queue nor history."""
+        if self._grouped is not None:
+            return await self._grouped.lookup(prompt_id)
+        return await self._lookup_one(prompt_id)
+
+    async def _read_window(self, prompt_ids: Sequence[str]) -> dict[str, JobSnapshot]:
+        """The finished ones of ``prompt_ids`` among the newest history records (one read)."""
+        records = await self._history.list(max_items=window_size(len(prompt_ids)))
+        wanted = set(prompt_ids)
+        return {key: self._from_history(record) for key, record in records.items() if key in wanted}
+
+    async def _lookup_one(self, prompt_id: str) -> JobSnapshot | None:
         if await self._jobs.available():
             detail = await self._jobs.get(prompt_id)
             return None if detail is None else self._from_job(detail)
@@ -197,11 +224,17 @@ class HttpJobBackend:
         else:
             status = "success"
         messages = record.status.messages if record.status else []
+        created: object = None
+        if isinstance(record, HistoryEntry):
+            created = record.prompt.create_time
+        elif isinstance(record, CloudHistoryListItem):
+            created = record.create_time
         return JobSnapshot(
             status=status,
             outputs=record.outputs,
             error=record.execution_error,
             cached_nodes=_cached_nodes(messages),
+            queued_at=_seconds(created) if isinstance(created, int | float) else None,
             started_at=_message_time(messages, "execution_start"),
             finished_at=_message_time(messages, "execution_success"),
         )

@@ -12,6 +12,7 @@ import re
 from typing import TYPE_CHECKING
 
 import anyio
+import anyio.to_thread
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -31,6 +32,12 @@ async def write_preview(folder: Path, stem: str, preview: PreviewImage) -> Path:
     """
     node = _UNSAFE.sub("_", preview.node_id or "").strip(".") or "node"
     path = folder / f"{stem}-{node}{preview.extension}"
-    await anyio.Path(folder).mkdir(parents=True, exist_ok=True)
-    await anyio.Path(path).write_bytes(bytes(preview.image))
+    await anyio.to_thread.run_sync(_write, folder, path, preview.image)
     return path
+
+
+def _write(folder: Path, path: Path, image: memoryview) -> None:
+    """Create the folder and write the frame's bytes in place (no copy of them)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as file:
+        file.write(image)

@@ -32,6 +32,7 @@ SCRIPTS = {
     "p9_ray": ["--items", "24", "--servers", "2"],
     "p10_admission": ["--runs", "1"],
     "p11_v2_versus": ["--no-install"],
+    "p12_job_cost": [],
 }
 
 
