@@ -470,7 +470,8 @@ class Job:
             if event.node is not None:
                 self._node = event.node
         elif type(event) is PreviewImage:
-            pass  # nothing to keep: straight to the stream
+            self._stream.put_preview(event)  # nothing to keep: straight to the stream
+            return
         elif type(event) is Executing:
             if event.node is None:
                 self._saw_finish_marker()
@@ -492,7 +493,7 @@ class Job:
             or (type(event) is ExecutionFailed and not event.is_blocked)
         ):
             self._terminal_event(event)
-        self._stream.put(event)
+        self._stream.put_event(event)
 
     def _saw_finish_marker(self) -> None:
         self._finish_marker = True
