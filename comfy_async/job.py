@@ -493,7 +493,15 @@ class Job:
             or (type(event) is ExecutionFailed and not event.is_blocked)
         ):
             self._terminal_event(event)
-        self._stream.put_event(event)
+        stream = self._stream
+        buffer = stream._buffer
+        if buffer is not None and len(buffer) < stream._max_events and not stream._closed:
+            buffer.append(event)  # JobStream.put_event's common case, in line: one call less
+            waiter = stream._waiter
+            if waiter is not None:
+                stream._wake()
+        else:
+            stream.put_event(event)
 
     def _saw_finish_marker(self) -> None:
         self._finish_marker = True

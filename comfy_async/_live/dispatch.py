@@ -11,9 +11,11 @@ Overflow policy of a :class:`JobStream` (a consumer that does not keep up):
   size of its graph);
 * ``progress`` and ``progress_state`` are coalesced to the latest value within the trailing run
   of progress-like events, so they never jump over a lifecycle event;
-* previews are kept in their own bounded buffer; the oldest is dropped first;
-* other droppable events (TEXT frames, unknown per-prompt events) are dropped when the buffer is
-  full.
+* previews share the one buffer (so events and previews are read in arrival order) but are
+  bounded by their own count, which does not count against the events' bound; past it, the
+  oldest buffered preview is dropped, from wherever it sits among the events;
+* other droppable events (TEXT frames, unknown per-prompt events) are dropped when the events'
+  bound is reached.
 
 Every coalesced or dropped event is counted (:class:`StreamStats`), and the first overflow of a
 stream is logged once. A stream that overflowed and was never read when it closes (a job nobody
@@ -47,6 +49,8 @@ if TYPE_CHECKING:
 __all__ = ["Dispatcher", "EventTap", "JobSink", "JobStream", "PreviewReader", "StreamStats"]
 
 logger = logging.getLogger("comfy_async.dispatch")
+
+_get_running_loop = asyncio.get_running_loop
 
 # How far back from the tail a new progress event looks for an older one to replace.
 _COALESCE_WINDOW = 8
@@ -318,7 +322,12 @@ class JobStream:
                 return event
             if self._closed:
                 raise StopAsyncIteration
-            waiter = self._new_waiter()
+            # one reader is the rule: it waits in the slot that put() wakes in line
+            waiter = _get_running_loop().create_future()
+            if self._waiter is None:
+                self._waiter = waiter
+            else:
+                self._add_waiter(waiter)
             try:
                 await waiter
             except BaseException as exc:
@@ -368,15 +377,12 @@ class JobStream:
         except StopAsyncIteration:
             return None
 
-    def _new_waiter(self) -> asyncio.Future[None]:
-        waiter = asyncio.get_running_loop().create_future()
-        if self._waiter is None:
-            self._waiter = waiter
-        elif self._waiters is None:
+    def _add_waiter(self, waiter: asyncio.Future[None]) -> None:
+        """Another reader waits beside the first (two readers of one job)."""
+        if self._waiters is None:
             self._waiters = [waiter]
         else:
             self._waiters.append(waiter)
-        return waiter
 
     def _reader_cancelled(self) -> None:
         """A task waiting for the next event was cancelled: tell the owner, once per wait."""
@@ -436,7 +442,11 @@ class PreviewReader:
                             return event
             if stream._closed:
                 raise StopAsyncIteration
-            waiter = stream._new_waiter()
+            waiter = _get_running_loop().create_future()
+            if stream._waiter is None:
+                stream._waiter = waiter
+            else:
+                stream._add_waiter(waiter)
             try:
                 await waiter
             except BaseException as exc:
