@@ -262,10 +262,13 @@ class JobStream:
         self._previews = previews_kept
 
     def _wake(self) -> None:
-        waiter, self._waiter = self._waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-        self._wake_others()
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+        if self._waiters is not None:
+            self._wake_others()
 
     def _wake_others(self) -> None:
         waiters, self._waiters = self._waiters, None
