@@ -420,7 +420,8 @@ async def test_cancelling_a_waiting_preview_reader_loses_nothing() -> None:
     waiting.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiting
-    assert stream._waiter is None and not stream._waiters  # the cancelled waiter is forgotten
+    assert stream._waiter is None  # the cancelled waiter is forgotten
+    assert not stream._waiters
     stream.put(preview(7))
     assert bytes((await asyncio.wait_for(reader.__anext__(), 1)).image) == b"\x07"
 
