@@ -10,7 +10,6 @@ files are written atomically.
 
 from __future__ import annotations
 
-import contextlib
 import mimetypes
 import os
 from collections.abc import Mapping
@@ -200,16 +199,9 @@ class Files(Namespace):
 
         Cancelling abandons the read.
         """
-        chunks = self.view(
-            file,
-            type=type,
-            subfolder=subfolder,
-            preview=preview,
-            channel=channel,
-            max_bytes=max_bytes,
-        )
-        async with contextlib.aclosing(chunks):
-            return b"".join([chunk async for chunk in chunks])
+        query = _view_query(file, type, subfolder, preview, channel)
+        async with self._http.stream(self._route("view"), query=query, max_bytes=max_bytes) as body:
+            return b"".join([chunk async for chunk in body])
 
     async def view_metadata(self, folder: str, filename: str) -> dict[str, Any] | None:
         """The ``__metadata__`` of a ``.safetensors`` model file, or ``None`` when it has none.
