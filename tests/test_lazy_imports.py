@@ -1,4 +1,4 @@
-"""What a session submitting plain API prompts loads: no workflow machinery, no Manager models.
+"""What a session submitting API prompts and reading files loads: no graph, Manager or disk code.
 
 Each check runs in a fresh interpreter, so that nothing an earlier test imported hides a load.
 """
@@ -26,7 +26,7 @@ async def main():
     await comfy.aclose()
 
 asyncio.run(main())
-print("\\n".join(sorted(name for name in sys.modules if name.startswith("comfy_async"))))
+print("\\n".join(sorted(name for name in sys.modules if name.startswith(("comfy_async", "anyio")))))
 """
 
 NOT_ON_THE_SUBMIT_PATH = (
@@ -36,9 +36,11 @@ NOT_ON_THE_SUBMIT_PATH = (
     "comfy_async._graph.ui_format",
     "comfy_async._graph.validation",
     "comfy_async._transport.rest.comfyui_manager",
+    "comfy_async._transport.rest.disk",
     "comfy_async.models.comfyui_manager",
     "comfy_async.models.api_v2",
     "comfy_async.models.object_info",
+    "anyio",  # reading a file needs no worker thread
 )
 
 
