@@ -17,6 +17,10 @@ The peers are pinned in ``benchmarks/requirements-peers.txt`` and installed on f
 ``benchmarks/.venv-<name>/`` (never committed). A peer that cannot be installed, or cannot run a
 raw API workflow, is reported as such; no peer result is made up.
 
+Beside them, a **floor** row (``p7_clients/run_floor.py``, not a contender): the same jobs followed
+on bare aiohttp with only what any client reading the WebSocket must pay (the submit, one decode
+per frame, the download), to show how far below a peer any such client can go.
+
 Target: comfy_async completes all 256 correctly, with wall time and CPU ≤ 0.5× the best peer
 that completes them all.
 
@@ -51,6 +55,8 @@ if TYPE_CHECKING:
 HERE = ROOT / "benchmarks"
 CLIENTS = HERE / "p7_clients"
 REQUIREMENTS = HERE / "requirements-peers.txt"
+#: The row of the lower bound (``p7_clients/run_floor.py``): shown beside the clients, never a peer.
+FLOOR = "floor: bare aiohttp, one WebSocket"
 
 
 @dataclass
@@ -109,7 +115,10 @@ def ensure_env(name: str, requirement: str, *, install: bool) -> tuple[str | Non
 
 def clients(only: str | None, *, install: bool, quick: bool) -> list[Client]:
     """comfy_async first, then every peer (installed on demand unless ``install`` is false)."""
-    found = [Client("comfy_async", "run_ours.py", python=PYTHON)]
+    found = [
+        Client("comfy_async", "run_ours.py", python=PYTHON),
+        Client(FLOOR, "run_floor.py", python=PYTHON),
+    ]
     if not quick:
         pins = peer_requirements()
         found += [
@@ -336,14 +345,28 @@ def body(args: argparse.Namespace, report: Report) -> None:
     report.target(
         "P7 comfy_async jobs completed correctly", float(ours.get("correct", 0)), ">=", jobs, ""
     )
+    floor = rows.get(FLOOR, {})
     peers = {
-        name: row for name, row in rows.items() if name != "comfy_async" and row.get("all_correct")
+        name: row
+        for name, row in rows.items()
+        if name not in ("comfy_async", FLOOR) and row.get("all_correct")
     }
     if not peers:
         report.notes.append("no peer completed every job correctly: nothing to compare against")
         return
     best_wall = min(peers, key=lambda name: peers[name]["wall"])
     best_cpu = min(peers, key=lambda name: peers[name]["cpu"])
+    if floor.get("all_correct"):
+        report.notes.append(
+            f"The floor row is no client: it follows the jobs on bare aiohttp with the two "
+            f"requests per job and one orjson decode per frame that any client reading the "
+            f"WebSocket must pay, and nothing else (no error handling, retries, confirmation or "
+            f"hand-off of events; p7_clients/run_floor.py). Its CPU is "
+            f"{floor['cpu'] / peers[best_cpu]['cpu']:.2f}x the best peer's and its wall time "
+            f"{floor['wall'] / peers[best_wall]['wall']:.2f}x; comfy_async spends "
+            f"{ours['cpu'] / floor['cpu']:.2f}x the floor's CPU and "
+            f"{ours['wall'] / floor['wall']:.2f}x its wall time."
+        )
     report.target(
         f"P7 wall time / best complete peer ({best_wall})",
         ours["wall"] / peers[best_wall]["wall"],

@@ -61,6 +61,17 @@ def test_p2_shows_zero_copies(tmp_path: Path) -> None:
     assert check["payload_ok"] is True
 
 
+def test_p7_floor_follows_every_job(tmp_path: Path) -> None:
+    from benchmarks import p7_versus
+
+    out = tmp_path / "p7.json"
+    p7_versus.main(["--quick", "--json", str(out), "--only", "floor"])
+    row = json.loads(out.read_text())["raw"]["clients"][p7_versus.FLOOR]
+    assert row["all_correct"] is True
+    assert row["http_requests"] == 2 * 16  # the submit and the download, nothing else
+    assert row["runs"][0]["events"] == {"progress": 20 * 16, "previews": 2 * 16}
+
+
 def test_runner_writes_the_page_and_the_chart(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
