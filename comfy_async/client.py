@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import uuid
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final, Generic, Literal, Self, TypeVar, cast, overload
 
 from yarl import URL
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
         Awaitable,
         Callable,
         Iterable,
-        Mapping,
         Sequence,
     )
     from pathlib import Path
@@ -613,7 +613,11 @@ class ComfyClient:
     async def _prompt_of(
         self, workflow: WorkflowInput, *, validate: bool, targets: tuple[str, ...] | None
     ) -> Mapping[str, object]:
-        from comfy_async.workflow import Workflow, is_ui_format  # noqa: PLC0415 - optional part
+        from comfy_async._graph.formats import is_ui_format  # noqa: PLC0415 - optional part
+
+        if not validate and isinstance(workflow, Mapping) and not is_ui_format(workflow):
+            return workflow  # an API-format prompt sent as it is: no graph machinery loaded
+        from comfy_async.workflow import Workflow  # noqa: PLC0415 - optional part
 
         if isinstance(workflow, Workflow):
             graph = workflow

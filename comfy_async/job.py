@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import weakref
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Protocol
@@ -211,6 +212,25 @@ def _release(waiter: asyncio.Future[None]) -> None:
         waiter.set_result(None)
 
 
+def _abandon_later(job: Job) -> Callable[[], None]:
+    """The stream's ``on_cancelled``: the job's :meth:`Job._abandoned`, through a weak reference.
+
+    A bound method would make the job and its stream a reference cycle, which only the cycle
+    collector frees: every finished job, its events and its result would wait for a collection
+    instead of going as soon as the program drops them. A job not yet done is always held by
+    its session (or its pool) besides its stream, so the reference is alive whenever the
+    callback can act.
+    """
+    reference = weakref.ref(job)
+
+    def abandoned() -> None:
+        alive = reference()
+        if alive is not None:
+            alive._abandoned()
+
+    return abandoned
+
+
 def _ms(timestamp: float | None) -> float | None:
     return None if timestamp is None else timestamp / 1000.0
 
@@ -306,7 +326,7 @@ class Job:
         self._tasks = tasks
         self._on_settled = on_settled
         self._clock = clock
-        self._stream = JobStream(limits, prompt_id, on_cancelled=self._abandoned)
+        self._stream = JobStream(limits, prompt_id, on_cancelled=_abandon_later(self))
         self._outcome: asyncio.Future[JobResult | ComfyError] = (
             asyncio.get_running_loop().create_future()
         )

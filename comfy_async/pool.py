@@ -27,6 +27,7 @@ same :class:`~comfy_async.job.Job`, submitted under their prompt id as the ``Ide
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Self
 
@@ -43,7 +44,7 @@ from comfy_async.config import AdmissionPolicy, AutoInstall, ClientOptions
 from comfy_async.errors import ConfigurationError, NoCapableServerError
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
+    from collections.abc import AsyncIterable, AsyncIterator, Iterable
     from pathlib import Path
     from types import TracebackType
 
@@ -356,7 +357,11 @@ class ComfyPool:
         )
 
     async def _prompt_of(self, workflow: WorkflowInput) -> Mapping[str, object]:
-        from comfy_async.workflow import Workflow, is_ui_format  # noqa: PLC0415 - optional part
+        from comfy_async._graph.formats import is_ui_format  # noqa: PLC0415 - optional part
+
+        if isinstance(workflow, Mapping) and not is_ui_format(workflow):
+            return workflow  # an API-format prompt sent as it is: no graph machinery loaded
+        from comfy_async.workflow import Workflow  # noqa: PLC0415 - optional part
 
         if isinstance(workflow, Workflow):
             return workflow.to_prompt()

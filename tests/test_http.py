@@ -6,6 +6,7 @@ import asyncio
 import gzip
 import logging
 import time
+from collections.abc import Iterator
 from email.utils import formatdate
 
 import aiohttp
@@ -25,6 +26,7 @@ from comfy_async.errors import (
     ConnectionLostError,
     DecodeError,
     DownloadTooLargeError,
+    HTTPStatusError,
     NotFoundError,
     RateLimitedError,
     RequestTimeoutError,
@@ -538,6 +540,241 @@ async def test_stream_errors_are_raised_with_their_status() -> None:
             async with http.stream(LOCAL.route("view"), max_bytes=None):
                 pass
     await http.aclose()
+
+
+# ------------------------------------------------- streams: the inline first send and the loop
+
+# A download's first send is made inline (debug logging off); with debug logging on, every send
+# goes through the general loop. Each rule below is checked on both paths.
+
+
+@pytest.fixture(params=["inline", "loop"])
+def stream_path(request: pytest.FixtureRequest) -> Iterator[str]:
+    logger = logging.getLogger("comfy_async.http")
+    level = logger.level
+    if request.param == "loop":
+        logger.setLevel(logging.DEBUG)
+    try:
+        yield request.param
+    finally:
+        logger.setLevel(level)
+
+
+async def read_all(http: HttpClient, max_bytes: int | None = None, **query: str) -> bytes:
+    async with http.stream(http.routes.route("view"), query=query, max_bytes=max_bytes) as body:
+        return b"".join([chunk async for chunk in body])
+
+
+async def test_a_plain_download_is_sent_once_without_the_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def no_loop(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a plain download went through the general loop")
+
+    http = local()
+    monkeypatch.setattr(http, "_open", no_loop)
+    with mocked_http() as mocked:
+        mocked.get(f"{LOCAL_URL}/api/view?filename=a.png", body=b"png bytes")
+        assert await read_all(http, filename="a.png") == b"png bytes"
+        (sent_kwargs,) = calls(mocked, "GET", f"{LOCAL_URL}/api/view?filename=a.png")
+    assert sent_kwargs["allow_redirects"] is False
+    assert sent_kwargs["timeout"].total is None  # a body is bounded by the read timeout only
+    assert sent_kwargs["timeout"].sock_read == FAST.timeouts.read
+    assert sent_kwargs["timeout"].sock_connect == FAST.timeouts.connect
+    await http.aclose()
+
+
+@pytest.mark.parametrize("status", [302, 307])
+async def test_a_download_redirected_to_another_origin_carries_no_credential(
+    status: int, stream_path: str
+) -> None:
+    async def storage(request: web.Request) -> web.Response:
+        return web.Response(body=b"signed bytes")
+
+    async with serve({("GET", "/bucket/file.png"): storage}, host="127.0.0.2") as (other, seen):
+        signed = f"{base(other)}/bucket/file.png?X-Amz-Signature=sig-SECRET-123"
+
+        async def view(request: web.Request) -> web.StreamResponse:
+            return _redirect_to(signed, status)
+
+        async with serve({("GET", "/api/view"): view}) as (home, home_seen):
+            http = HttpClient(
+                base(home), routes=CLOUD, options=FAST, api_key=KEY, headers={"X-Proxy": TOKEN}
+            )
+            assert await read_all(http, filename="a.png") == b"signed bytes"
+            await http.aclose()
+    assert home_seen.headers[0]["X-API-Key"] == KEY
+    assert home_seen.headers[0]["X-Proxy"] == TOKEN
+    (storage_headers,) = seen.headers
+    lowered = {name.lower() for name in storage_headers}
+    assert not lowered & {"x-api-key", "authorization", "cookie", "x-proxy", "origin"}
+
+
+@pytest.mark.parametrize(
+    "location",
+    ["http://storage.example/file.png?sig=1", "file:///etc/passwd", "javascript:alert(1)"],
+)
+async def test_a_download_refuses_unsafe_redirects(location: str, stream_path: str) -> None:
+    http = cloud()
+    with mocked_http() as mocked:
+        mocked.get(
+            f"{CLOUD_URL}/api/view?filename=a.png", status=302, headers={"Location": location}
+        )
+        with pytest.raises(UnsafeRedirectError) as caught:
+            await read_all(http, filename="a.png")
+        assert count(mocked, "GET", "http://storage.example/file.png?sig=1") == 0
+    assert "sig=1" not in str(caught.value)
+    assert_no_secret(caught.value, KEY)
+    await http.aclose()
+
+
+async def test_a_download_stops_after_too_many_redirects(stream_path: str) -> None:
+    http = local()
+    with mocked_http() as mocked:
+        mocked.get(
+            f"{LOCAL_URL}/api/view?filename=a.png",
+            status=307,
+            headers={"Location": f"{LOCAL_URL}/api/view?filename=a.png"},
+            repeat=True,
+        )
+        with pytest.raises(HTTPStatusError, match="too many redirects"):
+            await read_all(http, filename="a.png")
+        assert count(mocked, "GET", f"{LOCAL_URL}/api/view?filename=a.png") == 6
+    await http.aclose()
+
+
+async def test_a_download_error_status_is_raised_with_its_body_not_retried(
+    stream_path: str,
+) -> None:
+    sleeps = Sleeps()
+    http = local(sleep=sleeps)
+    with mocked_http() as mocked:
+        mocked.get(f"{LOCAL_URL}/api/view?filename=a.png", status=404, body="no such file")
+        with pytest.raises(NotFoundError) as caught:
+            await read_all(http, filename="a.png")
+        assert count(mocked, "GET", f"{LOCAL_URL}/api/view?filename=a.png") == 1
+    assert caught.value.body == "no such file"
+    assert sleeps.pauses == []
+    await http.aclose()
+
+
+async def test_a_download_is_retried_per_the_policy(stream_path: str) -> None:
+    sleeps = Sleeps()
+    http = local(sleep=sleeps)
+    view = f"{LOCAL_URL}/api/view?filename=a.png"
+    with mocked_http() as mocked:
+        mocked.get(view, status=503, headers={"Retry-After": "0"})
+        mocked.get(view, exception=aiohttp.ServerDisconnectedError())
+        mocked.get(view, body=b"at last")
+        assert await read_all(http, filename="a.png") == b"at last"
+        assert count(mocked, "GET", view) == 3
+    assert len(sleeps.pauses) == 2
+    with mocked_http() as mocked:
+        mocked.get(view, status=503, repeat=True)
+        with pytest.raises(ServiceUnavailableError):
+            await read_all(http, filename="a.png")
+        assert count(mocked, "GET", view) == 1 + FAST.retry.max_retries
+    with mocked_http() as mocked:
+        mocked.get(view, exception=aiohttp.ServerDisconnectedError(), repeat=True)
+        with pytest.raises(ConnectionLostError):
+            await read_all(http, filename="a.png")
+        assert count(mocked, "GET", view) == 1 + FAST.retry.max_retries
+    await http.aclose()
+
+
+async def test_a_download_cannot_connect_is_a_connect_error(stream_path: str) -> None:
+    # port 9 on loopback (discard) is closed on any test machine
+    options = ClientOptions(retry=RetryPolicy.never())
+    http = HttpClient("http://127.0.0.1:9", routes=LOCAL, options=options, sleep=Sleeps())
+    with pytest.raises(ConnectError) as caught:
+        await read_all(http, filename="a.png")
+    assert caught.value.__context__ is None
+    await http.aclose()
+
+
+async def test_a_download_over_its_cap_or_short_of_its_length_is_refused(
+    stream_path: str,
+) -> None:
+    http = local()
+    view = f"{LOCAL_URL}/api/view?filename=a.png"
+    with mocked_http() as mocked:
+        mocked.get(view, body=b"x" * 100, headers={"Content-Length": "100"})
+        with pytest.raises(DownloadTooLargeError, match="Content-Length"):
+            await read_all(http, max_bytes=10, filename="a.png")
+    with mocked_http() as mocked:
+        mocked.get(view, body=b"x" * 100)
+        with pytest.raises(DownloadTooLargeError) as caught:
+            await read_all(http, max_bytes=10, filename="a.png")
+        assert caught.value.limit == 10
+    await http.aclose()
+
+    async def short(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        response.content_length = 100
+        await response.prepare(request)
+        await response.write(b"x" * 40)
+        request.transport.close()  # type: ignore[union-attr] - the body ends short
+        return response
+
+    async with serve({("GET", "/api/view"): short}) as (server, _):
+        http = HttpClient(base(server), routes=LOCAL, options=FAST)
+        with pytest.raises((DownloadTooLargeError, ConnectionLostError)):
+            await read_all(http, filename="a.png")
+        await http.aclose()
+
+
+async def test_a_download_keeps_its_read_timeout_and_has_no_total_one(stream_path: str) -> None:
+    stall = asyncio.Event()
+
+    async def stalled(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        response.content_length = 100
+        await response.prepare(request)
+        await response.write(b"x" * 10)
+        await stall.wait()  # the rest of the body never comes
+        return response
+
+    async def trickle(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        await response.prepare(request)
+        for _ in range(20):  # every chunk in time for the read timeout, the whole over total
+            await response.write(b" ")
+            await asyncio.sleep(0.01)
+        return response
+
+    async def slow(request: web.Request) -> web.Response:
+        await asyncio.sleep(1.0)
+        return web.Response(body=b"late")
+
+    routes = {("GET", "/api/view"): stalled, ("GET", "/api/trickle"): trickle}
+    routes[("GET", "/api/slow")] = slow
+    async with serve(routes) as (server, recorder):
+        options = ClientOptions(
+            timeouts=Timeouts(read=0.1, total=0.05),
+            retry=RetryPolicy(max_retries=1, backoff=Backoff(0.001)),
+        )
+        http = HttpClient(base(server), routes=LOCAL, options=options)
+        with pytest.raises(RequestTimeoutError):
+            await read_all(http, filename="a.png")  # the body stalls: not retried
+        assert len(recorder.requests) == 1
+        view = LOCAL.route("view")
+        trickled = type(view)(name="x", method="GET", path="/api/trickle", idempotent=True)
+        async with http.stream(trickled, max_bytes=None) as body:
+            assert b"".join([chunk async for chunk in body]) == b" " * 20
+        late = type(view)(name="x", method="GET", path="/api/slow", idempotent=True)
+        with pytest.raises(RequestTimeoutError):
+            async with http.stream(late, max_bytes=None):
+                pytest.fail("the stream must not open")
+        assert len(recorder.requests) == 1 + 1 + 2  # no answer in time: retried per the policy
+        stall.set()
+        await http.aclose()
+
+
+async def test_a_download_on_a_closed_client_is_refused(stream_path: str) -> None:
+    http = local()
+    await http.aclose()
+    with pytest.raises(ClientClosedError):
+        await read_all(http, filename="a.png")
 
 
 # --------------------------------------------------------------------------- lifecycle

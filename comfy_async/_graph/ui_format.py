@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, NamedTuple
 
+from comfy_async._graph.formats import is_ui_format
 from comfy_async._graph.ui_graph import (
     BYPASS,
     MUTED,
@@ -55,15 +56,6 @@ FRONTEND_ONLY_CLASSES = frozenset(
 
 _REROUTE = "Reroute"
 _PRIMITIVE = "PrimitiveNode"
-
-
-def is_ui_format(data: object) -> bool:
-    """Whether ``data`` is a workflow saved from the UI (``nodes`` and ``links`` lists)."""
-    return (
-        isinstance(data, dict)
-        and isinstance(data.get("nodes"), list)
-        and isinstance(data.get("links"), list)
-    )
 
 
 class _Link(NamedTuple):

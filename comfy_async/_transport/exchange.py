@@ -83,7 +83,8 @@ class Download:
     """A response body being streamed: iterate it for chunks; the byte cap is enforced here.
 
     ``content_length`` is the server's ``Content-Length`` (``None`` if absent; with a
-    ``Content-Encoding`` it counts compressed bytes). Going over ``max_bytes`` raises
+    ``Content-Encoding`` it counts compressed bytes); ``content_type`` is read from the
+    ``Content-Type`` header (``None`` if absent) when asked. Going over ``max_bytes`` raises
     :class:`~comfy_async.errors.DownloadTooLargeError`; so does a body that ends short of its
     ``Content-Length``. Iterate it once.
     """
@@ -94,16 +95,30 @@ class Download:
         *,
         max_bytes: int | None,
         content_length: int | None,
-        content_type: str,
+        content_type: str | None,
         encoded: bool,
     ) -> None:
         self._read = read
         self._max_bytes = max_bytes
         self._encoded = encoded
+        self._content_type = content_type
         self.content_length = content_length
-        self.content_type = content_type
         self.received = 0
         """Bytes received so far (after decompression)."""
+
+    @property
+    def content_type(self) -> str:
+        """The body's media type, lower case and without parameters (``image/png``).
+
+        ``application/octet-stream`` when the server sent none, ``text/plain`` for a value that
+        is no ``type/subtype`` (RFC 2045 §5.2).
+        """
+        raw = self._content_type
+        if raw is None:
+            return "application/octet-stream"
+        kind = raw.partition(";")[0].strip().lower()
+        main, slash, sub = kind.partition("/")
+        return kind if slash and main and sub and "/" not in sub else "text/plain"
 
     def check_length(self) -> None:
         """Refuse before reading when ``Content-Length`` already exceeds the cap."""

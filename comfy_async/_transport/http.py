@@ -211,6 +211,10 @@ class HttpClient:
         self._closed = False
         self._urls: dict[str, URL] = {}
         self._last_limits: tuple[Timeouts | None, aiohttp.ClientTimeout] = (None, _NO_LIMITS)
+        self._last_stream_limits: tuple[Timeouts | None, aiohttp.ClientTimeout] = (
+            None,
+            _NO_LIMITS,
+        )
         self._headers_of: ClientOptions | None = None
         self._plain_headers: Mapping[str, str] = {}
         self._json_headers: Mapping[str, str] = {}
@@ -305,6 +309,15 @@ class HttpClient:
         if chosen is not known:
             limits = _client_timeout(chosen)
             self._last_limits = (chosen, limits)
+        return limits
+
+    def _stream_limits(self, timeouts: Timeouts | UseClientDefault) -> aiohttp.ClientTimeout:
+        """The aiohttp limits of a streamed body: ``connect`` and ``read`` only, never a total."""
+        chosen = self.options.timeouts if isinstance(timeouts, UseClientDefault) else timeouts
+        known, limits = self._last_stream_limits
+        if chosen is not known:
+            limits = _client_timeout(Timeouts(connect=chosen.connect, read=chosen.read, total=None))
+            self._last_stream_limits = (chosen, limits)
         return limits
 
     def _home_headers(self, *, json: bool) -> Mapping[str, str]:
@@ -447,32 +460,64 @@ class HttpClient:
             HTTPStatusError, TransportError, UnsafeRedirectError: as :meth:`request`.
 
         """
-        base = self.options.timeouts if isinstance(timeouts, UseClientDefault) else timeouts
-        no_total = _client_timeout(Timeouts(connect=base.connect, read=base.read, total=None))
-        outgoing = _Request(route, self.url(route, query))
-        response, _ = await self._open(outgoing, None, (), no_total, read=False)
-        secrets = self.secrets
+        limits = self._stream_limits(timeouts)
+        url = self.url(route, query)
+        response: aiohttp.ClientResponse | None = None
+        first: _Outcome | None = None
+        if not logger.isEnabledFor(logging.DEBUG):
+            # The common case inline, as in request(): one send and its status. A redirect, an
+            # error status or a failure continues in the general loop from this first outcome;
+            # nothing is sent twice.
+            session = self.session
+            if session.closed:
+                raise ClientClosedError("the aiohttp session is closed")
+            method = route.method
+            try:
+                sent = await session.request(
+                    method,
+                    url,
+                    headers=self._home_headers(json=False),
+                    allow_redirects=False,
+                    raise_for_status=False,
+                    timeout=limits,
+                )
+            except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
+                first = transport_error(exc, method, url, self.secrets, reading=False)
+            else:
+                status = sent.status
+                if 200 <= status < 300:
+                    response = sent
+                elif status in _REDIRECTS and "Location" in sent.headers:
+                    first = sent  # the first hop of the attempt: the loop follows it
+                else:
+                    first = (sent, None)  # an error status: the loop reads its body and decides
+        if response is None:
+            response, _ = await self._open(
+                _Request(route, url), None, (), limits, read=False, first=first
+            )
+        opened, secrets = response, self.secrets
 
         async def read() -> bytes:
             failure: ComfyError
             try:
-                return await response.content.readany()
+                return await opened.content.readany()
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-                failure = transport_error(exc, "GET", response.url, secrets, reading=True)
+                failure = transport_error(exc, "GET", opened.url, secrets, reading=True)
             raise failure
 
         try:
+            headers = opened.headers
             download = Download(
                 read,
                 max_bytes=max_bytes,
-                content_length=response.content_length,
-                content_type=response.content_type,
-                encoded=response.headers.get("Content-Encoding", "identity") != "identity",
+                content_length=opened.content_length,
+                content_type=headers.get("Content-Type"),
+                encoded=headers.get("Content-Encoding", "identity") != "identity",
             )
             download.check_length()
             yield download
         finally:
-            response.release()
+            opened.release()
 
     # ------------------------------------------------------------------ the retry loop
 

@@ -4,131 +4,138 @@ Models hold data only (no I/O, no logic beyond properties). Unknown fields are i
 field the server may omit has a default (design §7). Each area module has ``decode_*`` functions,
 one per response shape, each backed by one reusable module-level decoder; they raise
 ``msgspec.ValidationError`` (a ``msgspec.DecodeError``) on a body of the wrong shape.
+
+The names below load with their area's module on first use, so that a program reading a few
+areas (a session submitting prompts and reading their results) does not load the others.
 """
 
 from __future__ import annotations
 
-from comfy_async.models._base import JsonBuffer, Model
-from comfy_async.models.api_v2 import (
-    API_V2_TERMINAL,
-    V2Asset,
-    V2ErrorBody,
-    V2ErrorEnvelope,
-    V2Event,
-    V2Job,
-    V2JobError,
-    V2JobStatus,
-    V2JobUrls,
-    V2LogEvent,
-    V2Output,
-    V2PreviewEvent,
-    V2Progress,
-    V2StatusEvent,
-    V2UnknownEvent,
-    decode_v2_asset,
-    decode_v2_error,
-    decode_v2_event,
-    decode_v2_job,
-)
-from comfy_async.models.comfyui_manager import (
-    InstalledNodePack,
-    ManagerInfo,
-    ManagerProgress,
-    ManagerQueueStatus,
-    ManagerTaskRecord,
-    ManagerTaskStatus,
-    ManagerTicket,
-    decode_installed_packs,
-    decode_manager_queue_status,
-    decode_manager_task,
-)
-from comfy_async.models.files import (
-    FileRef,
-    OutputFile,
-    UploadResult,
-    decode_upload_result,
-    output_files,
-)
-from comfy_async.models.history import (
-    CloudHistory,
-    CloudHistoryEntry,
-    CloudHistoryList,
-    CloudHistoryListItem,
-    CloudHistoryPrompt,
-    ExecutionErrorInfo,
-    History,
-    HistoryEntry,
-    HistoryRecord,
-    HistoryStatus,
-    NodeMeta,
-    decode_cloud_history,
-    decode_cloud_history_list,
-    decode_history,
-)
-from comfy_async.models.jobs import (
-    CLOUD_TERMINAL_STATES,
-    CancelResult,
-    CloudJobState,
-    CloudJobStatus,
-    JobDetail,
-    JobEntry,
-    JobList,
-    JobPhase,
-    JobStatus,
-    Pagination,
-    decode_cancel_result,
-    decode_cloud_job_status,
-    decode_job,
-    decode_job_list,
-    job_phase,
-)
-from comfy_async.models.model_files import (
-    ModelFile,
-    ModelFolder,
-    decode_model_files,
-    decode_model_folders,
-)
-from comfy_async.models.object_info import (
-    NodeInfo,
-    NodeInputOrder,
-    NodeInputs,
-    decode_node_info,
-    decode_object_info,
-    decode_object_info_index,
-)
-from comfy_async.models.prompts import (
-    InputError,
-    NodeError,
-    PromptErrorInfo,
-    PromptRejection,
-    PromptResponse,
-)
-from comfy_async.models.queue import (
-    PromptInfo,
-    Queue,
-    QueueItem,
-    decode_extra_data,
-    decode_prompt_info,
-    decode_queue,
-)
-from comfy_async.models.system import (
-    Device,
-    PackageVersion,
-    ServerLogs,
-    SystemInfo,
-    SystemStats,
-    decode_server_logs,
-    decode_system_stats,
-)
-from comfy_async.models.userdata import (
-    UserDataEntry,
-    UserDataFile,
-    Users,
-    decode_userdata_entries,
-    decode_userdata_file,
-    decode_userdata_files,
-    decode_users,
-)
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from comfy_async.models._base import JsonBuffer, Model
+    from comfy_async.models.api_v2 import (
+        API_V2_TERMINAL,
+        V2Asset,
+        V2ErrorBody,
+        V2ErrorEnvelope,
+        V2Event,
+        V2Job,
+        V2JobError,
+        V2JobStatus,
+        V2JobUrls,
+        V2LogEvent,
+        V2Output,
+        V2PreviewEvent,
+        V2Progress,
+        V2StatusEvent,
+        V2UnknownEvent,
+        decode_v2_asset,
+        decode_v2_error,
+        decode_v2_event,
+        decode_v2_job,
+    )
+    from comfy_async.models.comfyui_manager import (
+        InstalledNodePack,
+        ManagerInfo,
+        ManagerProgress,
+        ManagerQueueStatus,
+        ManagerTaskRecord,
+        ManagerTaskStatus,
+        ManagerTicket,
+        decode_installed_packs,
+        decode_manager_queue_status,
+        decode_manager_task,
+    )
+    from comfy_async.models.files import (
+        FileRef,
+        OutputFile,
+        UploadResult,
+        decode_upload_result,
+        output_files,
+    )
+    from comfy_async.models.history import (
+        CloudHistory,
+        CloudHistoryEntry,
+        CloudHistoryList,
+        CloudHistoryListItem,
+        CloudHistoryPrompt,
+        ExecutionErrorInfo,
+        History,
+        HistoryEntry,
+        HistoryRecord,
+        HistoryStatus,
+        NodeMeta,
+        decode_cloud_history,
+        decode_cloud_history_list,
+        decode_history,
+    )
+    from comfy_async.models.jobs import (
+        CLOUD_TERMINAL_STATES,
+        CancelResult,
+        CloudJobState,
+        CloudJobStatus,
+        JobDetail,
+        JobEntry,
+        JobList,
+        JobPhase,
+        JobStatus,
+        Pagination,
+        decode_cancel_result,
+        decode_cloud_job_status,
+        decode_job,
+        decode_job_list,
+        job_phase,
+    )
+    from comfy_async.models.model_files import (
+        ModelFile,
+        ModelFolder,
+        decode_model_files,
+        decode_model_folders,
+    )
+    from comfy_async.models.object_info import (
+        NodeInfo,
+        NodeInputOrder,
+        NodeInputs,
+        decode_node_info,
+        decode_object_info,
+        decode_object_info_index,
+    )
+    from comfy_async.models.prompts import (
+        InputError,
+        NodeError,
+        PromptErrorInfo,
+        PromptRejection,
+        PromptResponse,
+    )
+    from comfy_async.models.queue import (
+        PromptInfo,
+        Queue,
+        QueueItem,
+        decode_extra_data,
+        decode_prompt_info,
+        decode_queue,
+    )
+    from comfy_async.models.system import (
+        Device,
+        PackageVersion,
+        ServerLogs,
+        SystemInfo,
+        SystemStats,
+        decode_server_logs,
+        decode_system_stats,
+    )
+    from comfy_async.models.userdata import (
+        UserDataEntry,
+        UserDataFile,
+        Users,
+        decode_userdata_entries,
+        decode_userdata_file,
+        decode_userdata_files,
+        decode_users,
+    )
 
 __all__ = [
     "API_V2_TERMINAL",
@@ -232,3 +239,119 @@ __all__ = [
     "job_phase",
     "output_files",
 ]
+
+_LAZY = {
+    "API_V2_TERMINAL": "comfy_async.models.api_v2",
+    "CLOUD_TERMINAL_STATES": "comfy_async.models.jobs",
+    "CancelResult": "comfy_async.models.jobs",
+    "CloudHistory": "comfy_async.models.history",
+    "CloudHistoryEntry": "comfy_async.models.history",
+    "CloudHistoryList": "comfy_async.models.history",
+    "CloudHistoryListItem": "comfy_async.models.history",
+    "CloudHistoryPrompt": "comfy_async.models.history",
+    "CloudJobState": "comfy_async.models.jobs",
+    "CloudJobStatus": "comfy_async.models.jobs",
+    "Device": "comfy_async.models.system",
+    "ExecutionErrorInfo": "comfy_async.models.history",
+    "FileRef": "comfy_async.models.files",
+    "History": "comfy_async.models.history",
+    "HistoryEntry": "comfy_async.models.history",
+    "HistoryRecord": "comfy_async.models.history",
+    "HistoryStatus": "comfy_async.models.history",
+    "InputError": "comfy_async.models.prompts",
+    "InstalledNodePack": "comfy_async.models.comfyui_manager",
+    "JobDetail": "comfy_async.models.jobs",
+    "JobEntry": "comfy_async.models.jobs",
+    "JobList": "comfy_async.models.jobs",
+    "JobPhase": "comfy_async.models.jobs",
+    "JobStatus": "comfy_async.models.jobs",
+    "JsonBuffer": "comfy_async.models._base",
+    "ManagerInfo": "comfy_async.models.comfyui_manager",
+    "ManagerProgress": "comfy_async.models.comfyui_manager",
+    "ManagerQueueStatus": "comfy_async.models.comfyui_manager",
+    "ManagerTaskRecord": "comfy_async.models.comfyui_manager",
+    "ManagerTaskStatus": "comfy_async.models.comfyui_manager",
+    "ManagerTicket": "comfy_async.models.comfyui_manager",
+    "Model": "comfy_async.models._base",
+    "ModelFile": "comfy_async.models.model_files",
+    "ModelFolder": "comfy_async.models.model_files",
+    "NodeError": "comfy_async.models.prompts",
+    "NodeInfo": "comfy_async.models.object_info",
+    "NodeInputOrder": "comfy_async.models.object_info",
+    "NodeInputs": "comfy_async.models.object_info",
+    "NodeMeta": "comfy_async.models.history",
+    "OutputFile": "comfy_async.models.files",
+    "PackageVersion": "comfy_async.models.system",
+    "Pagination": "comfy_async.models.jobs",
+    "PromptErrorInfo": "comfy_async.models.prompts",
+    "PromptInfo": "comfy_async.models.queue",
+    "PromptRejection": "comfy_async.models.prompts",
+    "PromptResponse": "comfy_async.models.prompts",
+    "Queue": "comfy_async.models.queue",
+    "QueueItem": "comfy_async.models.queue",
+    "ServerLogs": "comfy_async.models.system",
+    "SystemInfo": "comfy_async.models.system",
+    "SystemStats": "comfy_async.models.system",
+    "UploadResult": "comfy_async.models.files",
+    "UserDataEntry": "comfy_async.models.userdata",
+    "UserDataFile": "comfy_async.models.userdata",
+    "Users": "comfy_async.models.userdata",
+    "V2Asset": "comfy_async.models.api_v2",
+    "V2ErrorBody": "comfy_async.models.api_v2",
+    "V2ErrorEnvelope": "comfy_async.models.api_v2",
+    "V2Event": "comfy_async.models.api_v2",
+    "V2Job": "comfy_async.models.api_v2",
+    "V2JobError": "comfy_async.models.api_v2",
+    "V2JobStatus": "comfy_async.models.api_v2",
+    "V2JobUrls": "comfy_async.models.api_v2",
+    "V2LogEvent": "comfy_async.models.api_v2",
+    "V2Output": "comfy_async.models.api_v2",
+    "V2PreviewEvent": "comfy_async.models.api_v2",
+    "V2Progress": "comfy_async.models.api_v2",
+    "V2StatusEvent": "comfy_async.models.api_v2",
+    "V2UnknownEvent": "comfy_async.models.api_v2",
+    "decode_cancel_result": "comfy_async.models.jobs",
+    "decode_cloud_history": "comfy_async.models.history",
+    "decode_cloud_history_list": "comfy_async.models.history",
+    "decode_cloud_job_status": "comfy_async.models.jobs",
+    "decode_extra_data": "comfy_async.models.queue",
+    "decode_history": "comfy_async.models.history",
+    "decode_installed_packs": "comfy_async.models.comfyui_manager",
+    "decode_job": "comfy_async.models.jobs",
+    "decode_job_list": "comfy_async.models.jobs",
+    "decode_manager_queue_status": "comfy_async.models.comfyui_manager",
+    "decode_manager_task": "comfy_async.models.comfyui_manager",
+    "decode_model_files": "comfy_async.models.model_files",
+    "decode_model_folders": "comfy_async.models.model_files",
+    "decode_node_info": "comfy_async.models.object_info",
+    "decode_object_info": "comfy_async.models.object_info",
+    "decode_object_info_index": "comfy_async.models.object_info",
+    "decode_prompt_info": "comfy_async.models.queue",
+    "decode_queue": "comfy_async.models.queue",
+    "decode_server_logs": "comfy_async.models.system",
+    "decode_system_stats": "comfy_async.models.system",
+    "decode_upload_result": "comfy_async.models.files",
+    "decode_userdata_entries": "comfy_async.models.userdata",
+    "decode_userdata_file": "comfy_async.models.userdata",
+    "decode_userdata_files": "comfy_async.models.userdata",
+    "decode_users": "comfy_async.models.userdata",
+    "decode_v2_asset": "comfy_async.models.api_v2",
+    "decode_v2_error": "comfy_async.models.api_v2",
+    "decode_v2_event": "comfy_async.models.api_v2",
+    "decode_v2_job": "comfy_async.models.api_v2",
+    "job_phase": "comfy_async.models.jobs",
+    "output_files": "comfy_async.models.files",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

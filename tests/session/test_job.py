@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 from typing import TYPE_CHECKING
 
 import pytest
@@ -485,3 +487,23 @@ async def test_previews_latest_only(tasks: TaskSet) -> None:
     run(job, SUCCESS, FINISHED)
     latest = [bytes(p.image) async for p in job.previews(latest_only=True)]
     assert latest == [b"\x03"]
+
+
+async def test_a_finished_job_dropped_is_freed_without_the_cycle_collector(tasks: TaskSet) -> None:
+    """No reference cycle: a finished job, its events and its result go when dropped."""
+    job = make_job(ScriptedBackend(JobSnapshot(status="success", outputs={"2": IMAGE})), tasks)
+    run(job, START, Executed(node="2", prompt_id=P, output=IMAGE), SUCCESS, FINISHED)
+    seen = [event async for event in job]
+    result = await asyncio.wait_for(job.result(), 2)
+    assert len(seen) == 4
+    assert result.outputs == {"2": IMAGE}
+    await asyncio.sleep(0)  # the settling task has ended
+    dropped = weakref.ref(job)
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        del job, seen, result
+        assert dropped() is None
+    finally:
+        if collecting:
+            gc.enable()

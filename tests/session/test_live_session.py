@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator, Mapping
 
 import aiohttp
@@ -377,3 +378,23 @@ async def test_closing_right_after_a_cancel_still_cancels_on_the_server(session)
     await asyncio.sleep(1.5 * UNIT)  # the deadline passed: a cancel is on its way
     await live.aclose()
     assert backend.cancelled == [job.prompt_id]
+
+
+async def test_a_consumer_holding_only_the_stream_still_cancels_the_job(session) -> None:
+    """The stream reaches its job weakly; the session holds every job in flight meanwhile."""
+    live, backend, _ = session
+    stream = aiter(await live.submit(GRAPH))  # the program keeps the iterator, not the job
+    collecting = gc.isenabled()
+    gc.disable()  # nothing but reference counts decides what is still alive
+    try:
+        consumer = asyncio.create_task(anext(stream))
+        await asyncio.sleep(UNIT)
+        consumer.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await consumer
+        await asyncio.sleep(UNIT)
+    finally:
+        if collecting:
+            gc.enable()
+    assert backend.cancelled == backend.submitted
+    assert len(backend.submitted) == 1

@@ -4,25 +4,21 @@ Routes: ``POST /upload/image``, ``POST /upload/mask``, ``GET /view``, ``GET /vie
 (protocol doc §2.2). Uploads return the server's final name, which differs from the one sent
 when another file already has it (``name (1).png``, §7.19). ``/view`` is streamed with a byte
 cap; on Comfy Cloud it redirects to a signed storage URL, which the request path fetches without
-credentials (§8). Saving to disk goes through ``disk``: names from the server are sanitised and
-files are written atomically.
+credentials (§8). Saving to disk goes through ``disk`` (loaded with the first save, not for
+reading): names from the server are sanitised and files are written atomically.
 """
 
 from __future__ import annotations
 
-import contextlib
 import mimetypes
 import os
 from collections.abc import Mapping
 from pathlib import Path, PurePath
 from typing import IO, TYPE_CHECKING, Any, Final, TypeAlias
 
-import anyio
-import anyio.to_thread
 import msgspec
 
 from comfy_async._transport.exchange import FilePart
-from comfy_async._transport.rest.disk import destination, safe_filename, write_atomically
 from comfy_async._transport.rest.namespace import Namespace, decode_dict
 from comfy_async.errors import ConfigurationError
 from comfy_async.models.files import FileRef, UploadResult, decode_upload_result, output_files
@@ -53,6 +49,9 @@ async def _read_bytes(source: UploadSource, name: str | None) -> tuple[bytes, st
         if name is None:
             raise ConfigurationError("name= is required when uploading bytes")
         return bytes(source), name
+    import anyio  # noqa: PLC0415 - uploads and saves only: reading a file needs none of it
+    import anyio.to_thread  # noqa: PLC0415
+
     if isinstance(source, str | os.PathLike):
         path = anyio.Path(source)
         return await path.read_bytes(), name or path.name
@@ -200,16 +199,9 @@ class Files(Namespace):
 
         Cancelling abandons the read.
         """
-        chunks = self.view(
-            file,
-            type=type,
-            subfolder=subfolder,
-            preview=preview,
-            channel=channel,
-            max_bytes=max_bytes,
-        )
-        async with contextlib.aclosing(chunks):
-            return b"".join([chunk async for chunk in chunks])
+        query = _view_query(file, type, subfolder, preview, channel)
+        async with self._http.stream(self._route("view"), query=query, max_bytes=max_bytes) as body:
+            return b"".join([chunk async for chunk in body])
 
     async def view_metadata(self, folder: str, filename: str) -> dict[str, Any] | None:
         """The ``__metadata__`` of a ``.safetensors`` model file, or ``None`` when it has none.
@@ -244,6 +236,10 @@ class Files(Namespace):
             DownloadTooLargeError: over ``max_bytes`` (the partial file is removed).
 
         """
+        import anyio  # noqa: PLC0415 - saving only
+
+        from comfy_async._transport.rest.disk import safe_filename  # noqa: PLC0415 - saving only
+
         target = Path(dest)
         if await anyio.Path(target).is_dir():
             root, target = target, target / safe_filename(file.filename)
@@ -273,6 +269,8 @@ class Files(Namespace):
             DownloadTooLargeError: one file is over ``max_bytes``.
 
         """
+        from comfy_async._transport.rest.disk import destination  # noqa: PLC0415 - saving only
+
         files = output_files(outputs) if isinstance(outputs, Mapping) else list(outputs)
         wanted = set(types)
         root = Path(folder)
@@ -288,6 +286,8 @@ class Files(Namespace):
     async def _save_one(
         self, ref: FileRef, target: Path, root: Path, max_bytes: int | None, overwrite: bool
     ) -> Path:
+        from comfy_async._transport.rest.disk import write_atomically  # noqa: PLC0415
+
         query = _view_query(ref, None, None, None, None)
         async with self._http.stream(self._route("view"), query=query, max_bytes=max_bytes) as body:
             return await write_atomically(body, target, root=root, overwrite=overwrite)
