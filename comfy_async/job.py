@@ -490,7 +490,8 @@ class Job:
             if event.node is not None:
                 self._node = event.node
         elif type(event) is PreviewImage:
-            pass  # nothing to keep: straight to the stream
+            self._stream.put_preview(event)  # nothing to keep: straight to the stream
+            return
         elif type(event) is Executing:
             if event.node is None:
                 self._saw_finish_marker()
@@ -512,7 +513,15 @@ class Job:
             or (type(event) is ExecutionFailed and not event.is_blocked)
         ):
             self._terminal_event(event)
-        self._stream.put(event)
+        stream = self._stream
+        buffer = stream._buffer
+        if buffer is not None and len(buffer) < stream._max_events and not stream._closed:
+            buffer.append(event)  # JobStream.put_event's common case, in line: one call less
+            waiter = stream._waiter
+            if waiter is not None:
+                stream._wake()
+        else:
+            stream.put_event(event)
 
     def _saw_finish_marker(self) -> None:
         self._finish_marker = True

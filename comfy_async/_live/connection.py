@@ -322,17 +322,17 @@ class Connection:
         """Feed frames to the dispatcher until the socket ends; return why it ended."""
         protocol = self._protocol
         dispatch = self._dispatch
-        registered = False
-        waiting = self._loop_time() + _FIRST_FRAME_WAIT
+        clock = self._clock
         text, binary = aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY
         try:
+            # Until the server has registered the socket: a deadline, and a look at each event.
+            waiting = self._loop_time() + _FIRST_FRAME_WAIT
             while True:
-                timeout = None if registered else max(waiting - self._loop_time(), 0.0)
                 try:
-                    message = await ws.receive(timeout)
+                    message = await ws.receive(max(waiting - self._loop_time(), 0.0))
                 except TimeoutError:
-                    registered = self._mark_open()
-                    continue
+                    self._mark_open()
+                    break
                 kind = message.type
                 if kind is text:
                     event = protocol.receive_text(message.data)
@@ -340,21 +340,37 @@ class Connection:
                     event = protocol.receive_bytes(message.data)
                 else:
                     return self._ending(ws, kind, message.data)
-                self.last_frame_at = self._clock()
+                self.last_frame_at = clock()
                 dispatch(event)
-                if not registered and type(event) is Status:
-                    registered = self._mark_open()
+                if type(event) is Status:
+                    self._mark_open()
+                    break
+            # Then every frame: the loop of the hot path, with nothing else in it.
+            receive, receive_text, receive_bytes = (
+                ws.receive,
+                protocol.receive_text,
+                protocol.receive_bytes,
+            )
+            while True:
+                kind, data, _ = await receive()
+                if kind is text:
+                    event = receive_text(data)
+                elif kind is binary:
+                    event = receive_bytes(data)
+                else:
+                    return self._ending(ws, kind, data)
+                self.last_frame_at = clock()
+                dispatch(event)
         finally:
             # Close the old socket completely before any new one is opened (§3.1).
             await ws.close()
             if self._ws is ws:
                 self._ws = None
 
-    def _mark_open(self) -> bool:
+    def _mark_open(self) -> None:
         self._set_state(ConnectionState.OPEN)
         if self._opened is not None and not self._opened.done():
             self._opened.set_result(None)
-        return True
 
     @staticmethod
     def _ending(

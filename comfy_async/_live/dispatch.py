@@ -11,9 +11,11 @@ Overflow policy of a :class:`JobStream` (a consumer that does not keep up):
   size of its graph);
 * ``progress`` and ``progress_state`` are coalesced to the latest value within the trailing run
   of progress-like events, so they never jump over a lifecycle event;
-* previews are kept in their own bounded buffer; the oldest is dropped first;
-* other droppable events (TEXT frames, unknown per-prompt events) are dropped when the buffer is
-  full.
+* previews share the one buffer (so events and previews are read in arrival order) but are
+  bounded by their own count, which does not count against the events' bound; past it, the
+  oldest buffered preview is dropped, from wherever it sits among the events;
+* other droppable events (TEXT frames, unknown per-prompt events) are dropped when the events'
+  bound is reached.
 
 Every coalesced or dropped event is counted (:class:`StreamStats`), and the first overflow of a
 stream is logged once. A stream that overflowed and was never read when it closes (a job nobody
@@ -48,6 +50,8 @@ __all__ = ["Dispatcher", "EventTap", "JobSink", "JobStream", "PreviewReader", "S
 
 logger = logging.getLogger("comfy_async.dispatch")
 
+_get_running_loop = asyncio.get_running_loop
+
 # How far back from the tail a new progress event looks for an older one to replace.
 _COALESCE_WINDOW = 8
 _COALESCABLE = (Progress, ProgressState)
@@ -78,19 +82,22 @@ class JobStream:
     ``None`` once the stream is closed and drained. Cancelling a waiting :meth:`get` loses
     nothing: the events stay buffered for the next call. A reader whose wait is cancelled calls
     ``on_cancelled`` (the job uses it to cancel itself on the server: its consumer has left).
+
+    Events and previews share one buffer, in arrival order, so reading is a ``popleft``; the
+    previews in it are counted, and bounded by that count (see the module docstring).
     """
 
     __slots__ = (
+        "_buffer",
         "_closed",
-        "_events",
-        "_limits",
         "_max_events",
+        "_max_previews",
         "_name",
         "_on_cancelled",
         "_previews",
         "_quiet_drops",
         "_read",
-        "_seq",
+        "_waiter",
         "_waiters",
         "stats",
     )
@@ -101,23 +108,24 @@ class JobStream:
         name: str = "",
         on_cancelled: Callable[[], object] | None = None,
     ) -> None:
-        self._limits = limits
         self._max_events = limits.job_events
+        self._max_previews = limits.job_previews
         self._name = name
         self._on_cancelled = on_cancelled
         self._quiet_drops = False  # a latest-only reader asked for drops: no warning then
         self._read = False  # whether a consumer has taken anything yet
-        # Both buffers and the waiter list are made on first use: a job waiting in the queue
-        # holds none of them (P6 keeps 10,000 such jobs in flight).
-        self._events: deque[tuple[int, Event]] | None = None
-        self._previews: deque[tuple[int, PreviewImage]] | None = None
-        self._seq = 0
+        # The buffer and the waiter list are made on first use: a job waiting in the queue
+        # holds neither (P6 keeps 10,000 such jobs in flight).
+        self._buffer: deque[Event] | None = None
+        self._previews = 0  # how many of the buffered events are previews
         self._closed = False
+        # The waiting reader (one is the rule), and any other readers waiting beside it.
+        self._waiter: asyncio.Future[None] | None = None
         self._waiters: list[asyncio.Future[None]] | None = None
         self.stats = StreamStats()
 
     def __len__(self) -> int:
-        return len(self._events or ()) + len(self._previews or ())
+        return len(self._buffer or ())
 
     @property
     def closed(self) -> bool:
@@ -126,60 +134,85 @@ class JobStream:
 
     def put(self, event: Event) -> None:
         """Add an event, applying the overflow policy; never blocks, never raises."""
+        if type(event) is PreviewImage:
+            self.put_preview(event)
+        else:
+            self.put_event(event)
+
+    def put_event(self, event: Event) -> None:
+        """:meth:`put` for an event the caller knows is not a :class:`PreviewImage`."""
         if self._closed:
             return
-        seq = self._seq = self._seq + 1
-        if type(event) is PreviewImage:
-            previews = self._previews
-            if previews is not None and len(previews) < self._limits.job_previews:
-                previews.append((seq, event))
-            else:
-                self._put_preview(event)
+        buffer = self._buffer
+        if buffer is None:
+            buffer = self._buffer = deque()
+        # the buffer's length bounds the events in it from above: the exact count only when full
+        if len(buffer) < self._max_events or len(buffer) - self._previews < self._max_events:
+            buffer.append(event)
         else:
-            events = self._events
-            if events is None:
-                events = self._events = deque()
-            if len(events) < self._max_events:
-                events.append((seq, event))
-            else:
-                self._put_when_full(events, event)
-        waiters = self._waiters
-        if waiters is not None:
-            # one consumer at a time is the rule: wake it without building a loop
-            self._waiters = None
-            for waiter in waiters:
-                if not waiter.done():
-                    waiter.set_result(None)
+            self._put_when_full(buffer, event)
+        waiter = self._waiter
+        if waiter is not None:
+            # one reader is the rule: wake it in line, the others (if any) with a call
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+            if self._waiters is not None:
+                self._wake_others()
 
-    def _put_preview(self, event: PreviewImage) -> None:
-        previews = self._previews
-        if previews is None:
-            previews = self._previews = deque()
-        if len(previews) >= self._limits.job_previews:
-            previews.popleft()
-            self._count("dropped_previews")
-        previews.append((self._seq, event))
+    def put_preview(self, event: PreviewImage) -> None:
+        """:meth:`put` for a preview: past ``job_previews`` the oldest buffered one is dropped."""
+        if self._closed:
+            return
+        buffer = self._buffer
+        if buffer is None:
+            buffer = self._buffer = deque()
+        if self._previews < self._max_previews:
+            buffer.append(event)
+            self._previews += 1
+        else:
+            self._drop_oldest_preview(buffer)
+            buffer.append(event)
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+            if self._waiters is not None:
+                self._wake_others()
 
-    def _put_when_full(self, events: deque[tuple[int, Event]], event: Event) -> None:
+    def _drop_oldest_preview(self, buffer: deque[Event]) -> None:
+        # The slow consumer's path only: the oldest preview may sit behind other events.
+        for index, older in enumerate(buffer):
+            if type(older) is PreviewImage:
+                del buffer[index]
+                break
+        self._count("dropped_previews")
+
+    def _put_when_full(self, buffer: deque[Event], event: Event) -> None:
         if isinstance(event, _COALESCABLE):
-            self._replace_recent(events, event)
+            self._replace_recent(buffer, event)
         elif isinstance(event, _DROPPABLE):
             self._count("dropped_events")
             return
-        events.append((self._seq, event))
+        buffer.append(event)
 
-    def _replace_recent(
-        self, events: deque[tuple[int, Event]], event: Progress | ProgressState
-    ) -> None:
+    def _replace_recent(self, buffer: deque[Event], event: Progress | ProgressState) -> None:
         kind = type(event)
         node = event.node if isinstance(event, Progress) else None
-        for back in range(1, min(_COALESCE_WINDOW, len(events)) + 1):
-            older = events[-back][1]
+        looked = 0
+        for back in range(1, len(buffer) + 1):
+            older = buffer[-back]
+            if type(older) is PreviewImage:
+                continue  # previews are not lifecycle events, nor in the window
             if not isinstance(older, _NOT_LIFECYCLE):
                 return  # never coalesce across a lifecycle event
             if type(older) is kind and (node is None or getattr(older, "node", None) == node):
-                del events[-back]
+                del buffer[-back]
                 self._count("coalesced")
+                return
+            looked += 1
+            if looked == _COALESCE_WINDOW:
                 return
 
     def _count(self, counter: str) -> None:
@@ -205,27 +238,39 @@ class JobStream:
         self._wake()
 
     def _compact(self) -> None:
-        previews = self._previews
-        if previews is not None and len(previews) > 1:
-            self.stats.dropped_previews += len(previews) - 1
-            newest = previews[-1]
-            previews.clear()
-            previews.append(newest)
-        events = self._events
-        if not events:
+        buffer = self._buffer
+        if not buffer:
             return
         newest_of: dict[tuple[type, str | None], int] = {}
-        for seq, event in events:
-            if isinstance(event, _COALESCABLE):
-                newest_of[type(event), getattr(event, "node", None)] = seq
+        newest_preview = -1
+        for index, event in enumerate(buffer):
+            if type(event) is PreviewImage:
+                newest_preview = index
+            elif isinstance(event, _COALESCABLE):
+                newest_of[type(event), getattr(event, "node", None)] = index
         keep = set(newest_of.values())
-        kept = deque(
-            item for item in events if item[0] in keep or not isinstance(item[1], _COALESCABLE)
+        keep.add(newest_preview)
+        kept: deque[Event] = deque(
+            event
+            for index, event in enumerate(buffer)
+            if index in keep or not (type(event) is PreviewImage or isinstance(event, _COALESCABLE))
         )
-        self.stats.coalesced += len(events) - len(kept)
-        self._events = kept
+        previews_kept = 1 if newest_preview >= 0 else 0
+        self.stats.dropped_previews += self._previews - previews_kept
+        self.stats.coalesced += (len(buffer) - self._previews) - (len(kept) - previews_kept)
+        self._buffer = kept
+        self._previews = previews_kept
 
     def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+        if self._waiters is not None:
+            self._wake_others()
+
+    def _wake_others(self) -> None:
         waiters, self._waiters = self._waiters, None
         for waiter in waiters or ():
             if not waiter.done():
@@ -234,25 +279,30 @@ class JobStream:
     def get_nowait(self) -> Event | None:
         """Return the next buffered event in arrival order, or ``None`` if none is buffered."""
         self._read = True
-        events, previews = self._events, self._previews
-        if events:
-            if not previews or events[0][0] < previews[0][0]:
-                return events.popleft()[1]
-            return previews.popleft()[1]
-        if previews:
-            return previews.popleft()[1]
-        return None
+        buffer = self._buffer
+        if not buffer:
+            return None
+        event = buffer.popleft()
+        if type(event) is PreviewImage:
+            self._previews -= 1
+        return event
 
     def take_latest_preview(self) -> PreviewImage | None:
         """Return the newest buffered preview and discard the older ones (counted as dropped)."""
         self._read = True
-        previews = self._previews
-        if not previews:
+        buffer = self._buffer
+        if not self._previews or buffer is None:
             return None
-        latest = previews.pop()[1]
-        skipped = len(previews)
-        previews.clear()
-        self.stats.dropped_previews += skipped
+        latest: PreviewImage | None = None
+        kept: deque[Event] = deque()
+        for event in buffer:
+            if type(event) is PreviewImage:
+                latest = event
+            else:
+                kept.append(event)
+        self.stats.dropped_previews += self._previews - 1
+        self._buffer = kept
+        self._previews = 0
         return latest
 
     def __aiter__(self) -> JobStream:
@@ -264,20 +314,23 @@ class JobStream:
         The hot path of every consumer: ``async for`` reaches it with no generator in between,
         and the wait is inlined (no extra coroutine per event).
         """
+        self._read = True
         while True:
-            # get_nowait, inlined: this runs once per event of every job
-            self._read = True
-            events = self._events
-            if events:
-                previews = self._previews
-                if not previews or events[0][0] < previews[0][0]:
-                    return events.popleft()[1]
-                return previews.popleft()[1]
-            if self._previews:
-                return self._previews.popleft()[1]
+            buffer = self._buffer
+            if buffer:
+                # get_nowait, inlined: this runs once per event of every job
+                event = buffer.popleft()
+                if type(event) is PreviewImage:
+                    self._previews -= 1
+                return event
             if self._closed:
                 raise StopAsyncIteration
-            waiter = self._new_waiter()
+            # one reader is the rule: it waits in the slot that put() wakes in line
+            waiter = _get_running_loop().create_future()
+            if self._waiter is None:
+                self._waiter = waiter
+            else:
+                self._add_waiter(waiter)
             try:
                 await waiter
             except BaseException as exc:
@@ -300,13 +353,18 @@ class JobStream:
         as dropped and the other buffered events are discarded. ``None`` if no preview is buffered.
         """
         if latest_only:
-            if self._events is not None:
-                self._events.clear()
-            return self.take_latest_preview()
-        event = self.get_nowait()
-        while event is not None and type(event) is not PreviewImage:
-            event = self.get_nowait()
-        return event
+            preview = self.take_latest_preview()
+            if self._buffer is not None:
+                self._buffer.clear()
+            return preview
+        self._read = True
+        buffer = self._buffer
+        while buffer:
+            event = buffer.popleft()
+            if type(event) is PreviewImage:
+                self._previews -= 1
+                return event
+        return None
 
     def previews(self, *, latest_only: bool = False) -> PreviewReader:
         """An async iterator over the previews only (see :class:`PreviewReader`)."""
@@ -322,14 +380,12 @@ class JobStream:
         except StopAsyncIteration:
             return None
 
-    def _new_waiter(self) -> asyncio.Future[None]:
-        waiter = asyncio.get_running_loop().create_future()
-        waiters = self._waiters
-        if waiters is None:
+    def _add_waiter(self, waiter: asyncio.Future[None]) -> None:
+        """Another reader waits beside the first (two readers of one job)."""
+        if self._waiters is None:
             self._waiters = [waiter]
         else:
-            waiters.append(waiter)
-        return waiter
+            self._waiters.append(waiter)
 
     def _reader_cancelled(self) -> None:
         """A task waiting for the next event was cancelled: tell the owner, once per wait."""
@@ -340,8 +396,14 @@ class JobStream:
         """Drop a waiter whose consumer was cancelled (the events stay buffered)."""
         if not waiter.done():
             waiter.cancel()
-        if self._waiters is not None and waiter in self._waiters:
-            self._waiters.remove(waiter)
+        waiters = self._waiters
+        if self._waiter is waiter:
+            # another reader waiting beside it takes its place, so put() still wakes one
+            self._waiter = waiters.pop(0) if waiters else None
+        elif waiters is not None and waiter in waiters:
+            waiters.remove(waiter)
+        if not waiters:
+            self._waiters = None
 
 
 class PreviewReader:
@@ -367,17 +429,27 @@ class PreviewReader:
         """The next preview (the newest one buffered, with ``latest_only``)."""
         stream = self._stream
         while True:
-            previews = stream._previews
-            if previews and not stream._events and not self._latest_only:
-                # the common case, inlined: only previews are buffered, take the oldest
+            buffer = stream._buffer
+            if buffer:
                 stream._read = True
-                return previews.popleft()[1]
-            preview = stream.next_preview_nowait(latest_only=self._latest_only)
-            if preview is not None:
-                return preview
-            if stream.closed:
+                if self._latest_only:
+                    preview = stream.next_preview_nowait(latest_only=True)
+                    if preview is not None:
+                        return preview
+                else:
+                    # the common case, inlined: the oldest preview, skipping the events before it
+                    while buffer:
+                        event = buffer.popleft()
+                        if type(event) is PreviewImage:
+                            stream._previews -= 1
+                            return event
+            if stream._closed:
                 raise StopAsyncIteration
-            waiter = stream._new_waiter()
+            waiter = _get_running_loop().create_future()
+            if stream._waiter is None:
+                stream._waiter = waiter
+            else:
+                stream._add_waiter(waiter)
             try:
                 await waiter
             except BaseException as exc:
@@ -412,7 +484,7 @@ class EventTap:
     def put(self, event: Event) -> None:
         """Add one event (drops the oldest when full); never blocks."""
         stream = self._stream
-        if len(stream) >= self._stream._limits.job_events and type(event) is not PreviewImage:
+        if len(stream) >= stream._max_events and type(event) is not PreviewImage:
             stream.get_nowait()
             stream.stats.dropped_events += 1
         stream.put(event)

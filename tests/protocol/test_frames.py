@@ -273,3 +273,11 @@ def test_arbitrary_headers_raise_only_frame_error(
 ) -> None:
     with contextlib.suppress(FrameError):
         parse_binary_frame(struct.pack(">II", event_type, length) + tail)
+
+
+def test_sniff_image_mime_reads_a_view_of_wider_items_byte_by_byte() -> None:
+    jpeg = (JPEG + b"\x00" * 8)[:8]
+    png = (PNG + b"\x00" * 16)[:16]
+    assert sniff_image_mime(memoryview(jpeg).cast("I")) == "image/jpeg"
+    assert sniff_image_mime(memoryview(png).cast("H")) == "image/png"
+    assert sniff_image_mime(b"\xff\xd8") is None  # too short for the JPEG signature

@@ -218,6 +218,121 @@ def test_latest_preview_only() -> None:
     assert stream.stats.dropped_previews == 4
 
 
+def test_a_full_preview_bound_drops_the_oldest_preview_from_between_events() -> None:
+    stream = JobStream(StreamLimits(job_previews=2))
+    sequence: list[Event] = [
+        ExecutionStart(prompt_id=P),
+        preview(1),
+        progress(1),
+        preview(2),
+        progress(2),
+    ]
+    for event in sequence:
+        stream.put(event)
+    stream.put(preview(3))  # the third: preview 1 goes, the events around it stay
+    assert drain(stream) == [
+        ExecutionStart(prompt_id=P),
+        progress(1),
+        preview(2),
+        progress(2),
+        preview(3),
+    ]
+    assert stream.stats.dropped_previews == 1
+    assert stream.stats.coalesced == stream.stats.dropped_events == 0
+
+
+def test_buffered_previews_do_not_count_against_the_event_bound() -> None:
+    stream = JobStream(StreamLimits(job_events=3, job_previews=4))
+    for n in range(4):
+        stream.put(preview(n))
+    for n in range(3):
+        stream.put(ProgressText(node_id="5", text=str(n), prompt_id=P))  # within their bound
+    assert not stream.stats.overflowed
+    stream.put(ExecutionStart(prompt_id=P))  # lifecycle: kept past the bound
+    stream.put(ProgressText(node_id="5", text="hi", prompt_id=P))  # droppable: dropped
+    assert stream.stats.dropped_events == 1
+    assert len(drain(stream)) == 4 + 3 + 1
+
+
+def test_reading_gives_back_room_for_previews_whichever_way_they_are_read() -> None:
+    stream = JobStream(StreamLimits(job_previews=2))
+    stream.put(preview(1))
+    stream.put(progress(1))
+    stream.put(preview(2))
+    assert stream.get_nowait() == preview(1)  # one preview read by get_nowait
+    assert stream.next_preview_nowait() == preview(2)  # one skipping the progress before it
+    stream.put(preview(3))
+    stream.put(preview(4))  # two buffered again: within the bound
+    assert not stream.stats.overflowed
+    assert drain(stream) == [preview(3), preview(4)]
+
+
+def test_coalescing_looks_past_previews_but_never_past_a_lifecycle_event() -> None:
+    stream = JobStream(StreamLimits(job_events=2, job_previews=8))
+    stream.put(Executing(node="5", prompt_id=P))
+    stream.put(progress(1))
+    stream.put(preview(1))
+    stream.put(preview(2))
+    stream.put(progress(2))  # full: replaces progress 1 behind the two previews
+    assert stream.stats.coalesced == 1
+    stream.put(Executed(node="5", prompt_id=P, output={}))
+    stream.put(preview(3))
+    stream.put(progress(3))  # the newest progress before it is behind a lifecycle event
+    assert stream.stats.coalesced == 1
+    assert drain(stream) == [
+        Executing(node="5", prompt_id=P),
+        preview(1),
+        preview(2),
+        progress(2),
+        Executed(node="5", prompt_id=P, output={}),
+        preview(3),
+        progress(3),
+    ]
+
+
+def test_the_latest_preview_leaves_the_other_events_in_order() -> None:
+    stream = JobStream(StreamLimits(job_previews=8))
+    stream.put(preview(1))
+    stream.put(ExecutionStart(prompt_id=P))
+    stream.put(preview(2))
+    stream.put(progress(1))
+    assert stream.take_latest_preview() == preview(2)
+    assert stream.stats.dropped_previews == 1
+    assert drain(stream) == [ExecutionStart(prompt_id=P), progress(1)]
+    stream.put(preview(3))
+    assert drain(stream) == [preview(3)]
+
+
+async def test_two_readers_share_a_stream_and_a_cancelled_one_leaves_the_other_waiting() -> None:
+    stream = JobStream(StreamLimits())
+    first = asyncio.create_task(stream.get())
+    second = asyncio.create_task(stream.get())
+    third = asyncio.create_task(stream.get())
+    await asyncio.sleep(0)
+    first.cancel()  # the reader put() wakes first leaves: the next put must still wake one
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    stream.put(ExecutionStart(prompt_id=P))
+    stream.put(ExecutionSuccess(prompt_id=P))
+    got = await asyncio.wait_for(asyncio.gather(second, third), 1)
+    assert sorted(type(e).__name__ for e in got if e is not None) == [
+        "ExecutionStart",
+        "ExecutionSuccess",
+    ]
+
+
+async def test_a_reader_waiting_beside_another_is_woken_by_the_next_event() -> None:
+    stream = JobStream(StreamLimits())
+    first = asyncio.create_task(stream.get())
+    await asyncio.sleep(0)
+    second = asyncio.create_task(stream.get())
+    await asyncio.sleep(0)
+    stream.put(ExecutionStart(prompt_id=P))
+    assert await asyncio.wait_for(first, 1) == ExecutionStart(prompt_id=P)
+    stream.put(ExecutionSuccess(prompt_id=P))  # the second reader waits again, now alone
+    assert await asyncio.wait_for(second, 1) == ExecutionSuccess(prompt_id=P)
+
+
 async def test_get_waits_and_close_ends_after_draining() -> None:
     stream = JobStream(StreamLimits())
     got: list[Event | None] = []
@@ -305,7 +420,8 @@ async def test_cancelling_a_waiting_preview_reader_loses_nothing() -> None:
     waiting.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiting
-    assert stream._waiters == []  # the cancelled waiter is forgotten
+    assert stream._waiter is None  # the cancelled waiter is forgotten
+    assert not stream._waiters
     stream.put(preview(7))
     assert bytes((await asyncio.wait_for(reader.__anext__(), 1)).image) == b"\x07"
 
